@@ -1,0 +1,26 @@
+"""`make bench`: run every benchmark, print the figures, save JSON under bench/results/."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from bench import snapshot_upsert
+from bench.common import save
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING)
+    ok = True
+    for name, module in [("snapshot_upsert", snapshot_upsert)]:
+        print(f"== {name}", flush=True)
+        result = module.run()
+        print(module.report(result))
+        print(f"   saved to {save(name, result)}\n", flush=True)
+        ok = ok and all(result.get("targets", {}).values())
+    print("all targets met" if ok else "some targets NOT met (see above)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

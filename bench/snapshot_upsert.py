@@ -1,0 +1,161 @@
+"""Snapshot upsert throughput, side by side with a raw COPY of the same rows.
+
+Target (foundation issue): >= 200,000 rows/s and >= 0.3 of a raw COPY into an unlogged table.
+
+Both paths start from the same DataFrame and serialise it the same way (the store's
+staging_rows, times as epoch microseconds, sent with binary COPY), so the ratio compares what the database
+does with the same bytes: the upsert COPYs them into a temporary staging table and merges
+into the partitioned, indexed, constrained snapshot table with one INSERT ... ON CONFLICT;
+the baseline COPYs them straight into an unlogged table of the staging columns, with no
+index or constraint.  Each figure is the median of several runs, each on an
+emptied table (or, for the re-run cases, on a table already holding the rows).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import text
+
+from autoscaler.localtime import local_calendar
+from autoscaler.store.snapshots import (
+    STAGING_TYPES,
+    copy_rows,
+    ensure_partitions,
+    staging_rows,
+    upsert_snapshots,
+)
+from bench.common import bench_database, median, save, timed
+
+ROWS = 200_000
+ENTITIES = 10_000
+REPEAT = 5
+
+
+def synthetic_snapshots(
+    entities: int = ENTITIES, hours: int = ROWS // ENTITIES, seed: int = 7
+) -> pd.DataFrame:
+    """``entities`` x ``hours`` rows of plausible snapshot data (one account per 1,000 entities)."""
+    rng = np.random.default_rng(seed)
+    hour_index = pd.date_range("2026-11-02 00:00", periods=hours, freq="h", tz="UTC")
+    frame = pd.MultiIndex.from_product([[str(10**12 + i) for i in range(entities)], hour_index]).to_frame(
+        index=False, name=["entity_id", "hour_start"]
+    )
+    n = len(frame)
+    frame["account_id"] = "act_" + (frame.index // (hours * 1000)).astype(str)
+    frame = frame.join(local_calendar(frame["hour_start"], "America/New_York"))
+    frame["spend"] = rng.integers(0, 5_000, n)
+    frame["impressions"] = rng.integers(0, 20_000, n)
+    frame["clicks"] = rng.integers(0, 400, n)
+    frame["conversions"] = rng.poisson(0.5, n)
+    frame["revenue"] = frame["conversions"] * rng.integers(1_000, 9_000, n)
+    frame["revenue_source"] = "observed"
+    frame["day_conversions_to_date"] = rng.integers(0, 50, n)
+    frame["day_revenue_to_date"] = rng.integers(0, 200_000, n)
+    frame["daily_budget"] = rng.integers(1_000, 100_000, n)
+    frame["status"] = "ACTIVE"
+    frame["effective_status"] = "ACTIVE"
+    frame["observed_at"] = frame["hour_start"] + pd.Timedelta(minutes=62)
+    return frame
+
+
+def run() -> dict[str, Any]:
+    frame = synthetic_snapshots()
+    changed = frame.assign(
+        revenue=frame["revenue"] + 1, observed_at=frame["observed_at"] + pd.Timedelta(hours=1)
+    )
+    rows = len(frame)
+    with bench_database() as engine:
+        ensure_partitions(engine, frame["hour_start"].unique())
+
+        def truncate() -> None:
+            with engine.begin() as conn:
+                conn.execute(text("TRUNCATE autoscaler.campaign_performance_snapshots"))
+
+        def prepare_raw() -> None:
+            with engine.begin() as conn:
+                conn.execute(text("DROP TABLE IF EXISTS raw_copy_baseline"))
+                columns = ", ".join(f"{c} {kind}" for c, kind in STAGING_TYPES.items())
+                conn.execute(text(f"CREATE UNLOGGED TABLE raw_copy_baseline ({columns})"))
+
+        def raw_copy() -> None:
+            with engine.begin() as conn:
+                copy_rows(conn, "raw_copy_baseline", staging_rows(frame))
+
+        def upsert(data: pd.DataFrame) -> Any:
+            return lambda: upsert_snapshots(engine, data)
+
+        def load(data: pd.DataFrame) -> Any:
+            def setup() -> None:
+                truncate()
+                upsert_snapshots(engine, data)
+
+            return setup
+
+        # Interleaved, so drift on a shared machine hits both sides alike.
+        insert_s: list[float] = []
+        copy_s: list[float] = []
+        for _ in range(REPEAT):
+            copy_s += timed(raw_copy, 1, setup=prepare_raw)
+            insert_s += timed(upsert(frame), 1, setup=truncate)
+        noop_s = timed(upsert(frame), REPEAT, setup=load(frame))
+        update_s = timed(upsert(changed), REPEAT, setup=load(frame))
+        serialise_s = timed(lambda: list(staging_rows(frame)), REPEAT)
+        with engine.connect() as conn:
+            stored = conn.execute(
+                text("SELECT count(*) FROM autoscaler.campaign_performance_snapshots")
+            ).scalar_one()
+        assert stored == rows, f"expected {rows} snapshot rows after the update run, found {stored}"
+        version = engine.connect().execute(text("SHOW server_version")).scalar_one()
+
+    def rate(seconds: list[float]) -> float:
+        return rows / median(seconds)
+
+    result = {
+        "rows": rows,
+        "repeat": REPEAT,
+        "postgres": version,
+        "seconds_median": {
+            "upsert_insert": median(insert_s),
+            "upsert_noop_rerun": median(noop_s),
+            "upsert_update": median(update_s),
+            "raw_copy_unlogged": median(copy_s),
+            "row_preparation_only": median(serialise_s),
+        },
+        "rows_per_second": {
+            "upsert_insert": rate(insert_s),
+            "upsert_noop_rerun": rate(noop_s),
+            "upsert_update": rate(update_s),
+            "raw_copy_unlogged": rate(copy_s),
+        },
+    }
+    result["ratio_upsert_insert_to_raw_copy"] = result["rows_per_second"]["upsert_insert"] / rate(copy_s)
+    result["targets"] = {
+        "rows_per_second >= 200000": result["rows_per_second"]["upsert_insert"] >= 200_000,
+        "ratio_to_raw_copy >= 0.3": result["ratio_upsert_insert_to_raw_copy"] >= 0.3,
+    }
+    return result
+
+
+def report(result: dict[str, Any]) -> str:
+    r = result["rows_per_second"]
+    s = result["seconds_median"]
+    lines = [
+        f"Snapshot upsert, {result['rows']:,} rows, median of {result['repeat']} ({result['postgres']}):",
+        f"  upsert, new rows        {r['upsert_insert']:>12,.0f} rows/s  ({s['upsert_insert']:.2f} s)",
+        f"  upsert, same rows again {r['upsert_noop_rerun']:>12,.0f} rows/s  ({s['upsert_noop_rerun']:.2f} s)",
+        f"  upsert, changed rows    {r['upsert_update']:>12,.0f} rows/s  ({s['upsert_update']:.2f} s)",
+        f"  raw COPY, unlogged      {r['raw_copy_unlogged']:>12,.0f} rows/s  ({s['raw_copy_unlogged']:.2f} s)",
+        f"  of which preparing rows  {s['row_preparation_only']:.2f} s (both paths)",
+        f"  ratio upsert/raw COPY   {result['ratio_upsert_insert_to_raw_copy']:.2f}",
+    ]
+    lines += [f"  target {k}: {'met' if v else 'NOT met'}" for k, v in result["targets"].items()]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    outcome = run()
+    print(report(outcome))
+    print(f"saved to {save('snapshot_upsert', outcome)}")

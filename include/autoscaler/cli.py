@@ -1,0 +1,279 @@
+"""The ``autoscaler`` command line.
+
+Every command that needs the audit database uses the configured one (AUTOSCALER_DB_URL or
+the Airflow connection ``autoscaler_db``) or else the embedded PostgreSQL, which it starts
+for the command and stops afterwards unless ``autoscaler db start`` left it running.
+Errors print one line naming what is wrong and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from autoscaler import __version__
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+log = logging.getLogger("autoscaler")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit status 2."""
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+# ---- db ----------------------------------------------------------------------------------
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from autoscaler import migrations
+    from autoscaler.store.engine import database
+
+    with database(args.url) as engine:
+        before, after = migrations.upgrade(engine)
+    if before == after:
+        print(f"audit schema already at revision {after}")
+    else:
+        print(f"audit schema upgraded from {before or 'empty'} to {after}")
+    return 0
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    from autoscaler import migrations
+    from autoscaler.store.engine import database
+
+    with database(args.url) as engine:
+        current = migrations.current_revision(engine)
+    head = migrations.head_revision()
+    state = "up to date" if current == head else f"behind (head is {head}): run autoscaler db upgrade"
+    print(f"{current or 'empty'} - {state}")
+    return 0 if current == head else 1
+
+
+def _embedded() -> Any:
+    from autoscaler.embedded_pg import EmbeddedPostgres
+    from autoscaler.store.engine import autoscaler_home
+
+    return EmbeddedPostgres(autoscaler_home() / "pgdata")
+
+
+def _db_start(args: argparse.Namespace) -> int:
+    server = _embedded()
+    url = server.start()
+    print(url)
+    print(f"# running until `autoscaler db stop`; data in {server.data_dir}", file=sys.stderr)
+    return 0
+
+
+def _db_stop(args: argparse.Namespace) -> int:
+    server = _embedded()
+    server.stop(force=True)
+    print("embedded PostgreSQL stopped")
+    return 0
+
+
+def _db_url(args: argparse.Namespace) -> int:
+    from autoscaler.store.engine import configured_url
+
+    url = configured_url()
+    if url is not None:
+        print(url.render_as_string(hide_password=True))
+        return 0
+    server = _embedded()
+    if server.is_running():
+        print(server.url())
+        return 0
+    print(f"embedded (not running; data in {server.data_dir})")
+    return 0
+
+
+@contextmanager
+def _audit_db(args: argparse.Namespace) -> Iterator[Engine]:
+    """The audit database, refusing with what to run when its schema is not current."""
+    from autoscaler.migrations import require_current
+    from autoscaler.store.engine import database
+
+    with database(args.url) as engine:
+        require_current(engine)
+        yield engine
+
+
+# ---- accounts ------------------------------------------------------------------------------
+
+
+def _accounts_add(args: argparse.Namespace) -> int:
+    from autoscaler.store.accounts import AdAccount, upsert_account
+
+    account = AdAccount(args.account_id, args.currency.upper(), args.timezone, args.name)
+    with _audit_db(args) as engine, engine.begin() as conn:
+        upsert_account(conn, account)
+    print(f"recorded {account.account_id} ({account.currency}, {account.timezone_name})")
+    return 0
+
+
+# ---- rules ---------------------------------------------------------------------------------
+
+
+def _load_json(path: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError(
+            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    if not isinstance(data, dict):
+        raise CommandError(f"{path} must hold a JSON object of rule settings")
+    return data
+
+
+def _rule_json(rule: Any, currency: str) -> dict[str, Any]:
+    from autoscaler.money import to_major
+    from autoscaler.rules import MONEY_FIELDS
+
+    data: dict[str, Any] = rule.model_dump()
+    for name in MONEY_FIELDS:
+        if data[name] is not None:
+            data[name] = str(to_major(data[name], currency))
+    data["currency"] = currency
+    return data
+
+
+def _rules_add(args: argparse.Namespace) -> int:
+    from autoscaler.rules import ScalingRule
+    from autoscaler.store.accounts import get_account
+    from autoscaler.store.rules import create_rule
+
+    data = _load_json(args.file)
+    account_id = data.get("account_id")
+    if not isinstance(account_id, str):
+        raise CommandError("account_id: is required (act_<digits>)")
+    with _audit_db(args) as engine, engine.begin() as conn:
+        account = get_account(conn, account_id)
+        rule = create_rule(conn, ScalingRule.from_major(data, account.currency), actor=args.actor)
+    _print_json(_rule_json(rule, account.currency))
+    return 0
+
+
+def _rules_list(args: argparse.Namespace) -> int:
+    from autoscaler.store.accounts import get_account
+    from autoscaler.store.rules import list_rules
+
+    with _audit_db(args) as engine, engine.connect() as conn:
+        rules = list_rules(conn, args.account)
+        currencies = {r.account_id: get_account(conn, r.account_id).currency for r in rules}
+    _print_json([_rule_json(r, currencies[r.account_id]) for r in rules])
+    return 0
+
+
+def _rules_delete(args: argparse.Namespace) -> int:
+    from autoscaler.store.rules import delete_rule
+
+    with _audit_db(args) as engine, engine.begin() as conn:
+        delete_rule(conn, args.rule_id, actor=args.actor)
+    print(f"rule {args.rule_id} deleted (disabled; kept for the audit trail)")
+    return 0
+
+
+# ---- wiring --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autoscaler", description="Meta ad-budget autoscaler for Airflow 3."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def db_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--url", help="database URL (default: AUTOSCALER_DB_URL, autoscaler_db, or embedded)")
+
+    def add(group: Any, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = group.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    db = commands.add_parser("db", help="the audit database").add_subparsers(dest="db_command", required=True)
+    db_option(add(db, "upgrade", _db_upgrade, "apply schema migrations (safe to run twice, or concurrently)"))
+    db_option(add(db, "current", _db_current, "show the schema revision; exit 1 if behind"))
+    add(db, "start", _db_start, "start the embedded PostgreSQL and leave it running; print its URL")
+    add(db, "stop", _db_stop, "stop the embedded PostgreSQL")
+    add(db, "url", _db_url, "print which database commands will use (password hidden)")
+
+    accounts = commands.add_parser("accounts", help="ad accounts").add_subparsers(
+        dest="accounts_command", required=True
+    )
+    p = add(accounts, "add", _accounts_add, "record an ad account with its currency and time zone")
+    p.add_argument("account_id", help="act_<digits>")
+    p.add_argument("--currency", required=True, help="ISO 4217 code, e.g. USD or JPY")
+    p.add_argument("--timezone", required=True, help="IANA time zone, e.g. America/New_York")
+    p.add_argument("--name")
+    db_option(p)
+
+    rules = commands.add_parser("rules", help="scaling rules").add_subparsers(
+        dest="rules_command", required=True
+    )
+    p = add(rules, "add", _rules_add, "create a rule from RULE.json (money in major units)")
+    p.add_argument("file", help="RULE.json, or - for standard input")
+    p.add_argument("--actor", default="cli", help="who is creating it (recorded)")
+    db_option(p)
+    p = add(rules, "list", _rules_list, "list rules as JSON (money in major units)")
+    p.add_argument("--account", help="only this act_<digits>")
+    db_option(p)
+    p = add(rules, "delete", _rules_delete, "disable and mark a rule deleted")
+    p.add_argument("rule_id", type=int)
+    p.add_argument("--actor", default="cli")
+    db_option(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    from autoscaler.embedded_pg import EmbeddedPostgresError
+    from autoscaler.migrations import SchemaNotCurrentError
+    from autoscaler.store.accounts import UnknownAccountError
+    from autoscaler.store.engine import DatabaseConfigError
+    from autoscaler.store.rules import RuleNotFoundError
+
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except (
+        CommandError,
+        ValueError,
+        UnknownAccountError,
+        RuleNotFoundError,
+        DatabaseConfigError,
+        EmbeddedPostgresError,
+        SchemaNotCurrentError,
+    ) as exc:
+        print(f"autoscaler: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

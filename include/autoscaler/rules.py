@@ -1,0 +1,206 @@
+"""The scaling rule: its settings, their defaults, and the rules the settings must obey.
+
+A rule is validated here before it reaches the database, with a message naming each field
+and the rule it broke; the database checks the same rules again with named CHECK
+constraints (sql/migrations/0001_audit_schema.sql) for anything written by SQL.
+
+Money fields are integers in the account currency's minor units.  ``ScalingRule.from_major``
+accepts them in major units (200.00 USD) as people write them in RULE.json or the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from autoscaler.money import MoneyError, to_minor
+
+AccountId = Annotated[str, Field(pattern=r"^act_[0-9]{1,20}$", examples=["act_123456789"])]
+EntityId = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
+ScopeLevel = Literal["account", "campaign", "adset"]
+
+#: Fields holding money, in minor units inside and major units at the edges.
+MONEY_FIELDS = (
+    "min_daily_budget",
+    "max_daily_budget",
+    "require_approval_threshold",
+    "account_daily_budget_cap",
+)
+
+
+class RuleError(ValueError):
+    """A rule broke one or more of the rules its settings must obey.
+
+    ``problems`` maps each offending field to what is wrong with it.
+    """
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        self.problems = dict(problems)
+        lines = "; ".join(f"{field}: {why}" for field, why in self.problems.items())
+        super().__init__(f"invalid scaling rule: {lines}")
+
+
+def _previous(info: ValidationInfo, name: str) -> Any:
+    """A field validated earlier in declaration order (absent if it failed itself)."""
+    return info.data.get(name)
+
+
+class ScalingRule(BaseModel):
+    """One scaling rule, for an account or overriding it for one campaign or ad set.
+
+    Defaults are the seed's: ROAS 4.0/3.0/1.5/1.0, CTR 3%, multipliers 1.5/1.2/0.7,
+    1,000 impressions, 24 h lookback; plus a 24 h cooldown the seed lacked.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, validate_default=True)
+
+    rule_id: int | None = None
+    rule_name: str = Field("Default", min_length=1, max_length=200)
+    account_id: AccountId
+    scope_level: ScopeLevel = "account"
+    scope_entity_id: EntityId | None = None
+    enabled: bool = True
+
+    # Declared from the lowest threshold up so each can be checked against the one below.
+    roas_pause: float = Field(1.0, gt=0, le=1000)
+    roas_scale_down: float = Field(1.5, gt=0, le=1000)
+    roas_scale_up: float = Field(3.0, gt=0, le=1000)
+    roas_scale_up_aggressive: float = Field(4.0, gt=0, le=1000)
+    ctr_scale_up_aggressive: float = Field(0.03, ge=0)
+
+    multiplier_up: float = Field(1.2, gt=1, le=3)
+    multiplier_aggressive_up: float = Field(1.5, gt=1, le=3)
+    multiplier_down: float = Field(0.7, ge=0.1, lt=1)
+
+    min_daily_budget: int = Field(gt=0)
+    max_daily_budget: int = Field(gt=0)
+    require_approval_threshold: int | None = Field(None, ge=0)
+    pause_requires_approval: bool = False
+
+    min_impressions: int = Field(1000, ge=0)
+    min_conversions: int = Field(0, ge=0)
+    lookback_hours: int = Field(24, ge=1, le=168)
+    cooldown_hours: int = Field(24, ge=0, le=720)
+    allow_changes_during_learning: bool = False
+    account_daily_budget_cap: int | None = Field(None, gt=0)
+
+    time_optimization_enabled: bool = False
+    time_min_confidence: float = Field(0.7, ge=0, le=1)
+    time_multiplier_min: float = Field(0.5, gt=0, le=1)
+    time_multiplier_max: float = Field(1.5, ge=1, le=3)
+
+    @field_validator("roas_scale_down")
+    @classmethod
+    def _down_not_below_pause(cls, value: float, info: ValidationInfo) -> float:
+        pause = _previous(info, "roas_pause")
+        if pause is not None and value < pause:
+            raise ValueError(f"must be at least roas_pause ({pause}), got {value}")
+        return value
+
+    @field_validator("roas_scale_up")
+    @classmethod
+    def _up_not_below_down(cls, value: float, info: ValidationInfo) -> float:
+        down = _previous(info, "roas_scale_down")
+        if down is not None and value < down:
+            raise ValueError(f"must be at least roas_scale_down ({down}), got {value}")
+        return value
+
+    @field_validator("roas_scale_up_aggressive")
+    @classmethod
+    def _aggressive_not_below_up(cls, value: float, info: ValidationInfo) -> float:
+        up = _previous(info, "roas_scale_up")
+        if up is not None and value < up:
+            raise ValueError(f"must be at least roas_scale_up ({up}), got {value}")
+        return value
+
+    @field_validator("ctr_scale_up_aggressive")
+    @classmethod
+    def _ctr_is_a_ratio(cls, value: float) -> float:
+        if value > 1:
+            raise ValueError(f"is a ratio (0.03 means 3%), got {value}")
+        return value
+
+    @field_validator("multiplier_aggressive_up")
+    @classmethod
+    def _aggressive_multiplier_not_below_up(cls, value: float, info: ValidationInfo) -> float:
+        up = _previous(info, "multiplier_up")
+        if up is not None and value < up:
+            raise ValueError(f"must be at least multiplier_up ({up}), got {value}")
+        return value
+
+    @field_validator("max_daily_budget")
+    @classmethod
+    def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
+        low = _previous(info, "min_daily_budget")
+        if low is not None and value < low:
+            raise ValueError(f"must be at least min_daily_budget ({low}), got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _scope_is_consistent(self) -> ScalingRule:
+        if (self.scope_level == "account") != (self.scope_entity_id is None):
+            raise ValueError(
+                "scope_entity_id: an account rule has no scope_entity_id; a campaign or adset rule needs one"
+            )
+        if self.account_daily_budget_cap is not None and self.scope_level != "account":
+            raise ValueError("account_daily_budget_cap: only an account rule can cap the account's budget")
+        return self
+
+    # ---- construction at the edges ------------------------------------------------------
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> ScalingRule:
+        """Validate ``data`` (money in minor units); raise RuleError naming every bad field."""
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise RuleError(_problems(exc)) from None
+
+    @classmethod
+    def from_major(cls, data: Mapping[str, Any], currency: str) -> ScalingRule:
+        """Validate ``data`` whose money fields are in major units of ``currency`` (200.00 USD)."""
+        converted = dict(data)
+        problems: dict[str, str] = {}
+        for name in MONEY_FIELDS:
+            value = converted.get(name)
+            if value is None or isinstance(value, bool):
+                continue
+            try:
+                converted[name] = to_minor(value, currency, field=name)
+            except MoneyError as exc:
+                problems[name] = str(exc).split(": ", 1)[-1]
+        if problems:
+            raise RuleError(problems)
+        return cls.parse(converted)
+
+    def settings(self) -> dict[str, Any]:
+        """The rule's columns as stored (without rule_id)."""
+        return self.model_dump(exclude={"rule_id"})
+
+
+def _problems(exc: ValidationError) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if not loc and ": " in message:
+            # Model-level checks name their field at the start of the message.
+            loc, message = message.split(": ", 1)
+        if error["type"] == "extra_forbidden":
+            message = "is not a rule setting"
+        elif error["type"] == "missing":
+            message = "is required"
+        elif "input" in error and error["type"] not in ("value_error",):
+            message = f"{message} (got {error['input']!r})"
+        problems.setdefault(loc or "rule", message)
+    return problems

@@ -1,0 +1,161 @@
+"""Writes to ``scaling_rules`` (and reads of them).
+
+The Python model validates first; if the database still refuses a row (a named CHECK, the
+one-enabled-rule-per-scope index, an unknown account), the refusal is turned into the same
+RuleError shape, naming the field, so callers handle one kind of error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg.errors
+from sqlalchemy import Connection, RowMapping, text
+from sqlalchemy.exc import IntegrityError
+
+from autoscaler.rules import RuleError, ScalingRule
+
+_COLUMNS = tuple(name for name in ScalingRule.model_fields if name != "rule_id")
+
+# Which field a database constraint is about, so its refusal names that field.
+_CONSTRAINT_FIELDS = {
+    "scaling_rules_account_id_fkey": "account_id",
+    "scaling_rules_one_enabled_per_scope": "enabled",
+    "scaling_rules_rule_name_not_blank": "rule_name",
+    "scaling_rules_scope_level_known": "scope_level",
+    "scaling_rules_scope_entity_matches_level": "scope_entity_id",
+    "scaling_rules_scope_entity_id_format": "scope_entity_id",
+    "scaling_rules_roas_thresholds_positive": "roas_pause",
+    "scaling_rules_roas_thresholds_ordered": "roas_scale_down",
+    "scaling_rules_ctr_is_ratio": "ctr_scale_up_aggressive",
+    "scaling_rules_multiplier_up_increases": "multiplier_up",
+    "scaling_rules_multiplier_aggressive_at_least_up": "multiplier_aggressive_up",
+    "scaling_rules_multiplier_down_decreases": "multiplier_down",
+    "scaling_rules_min_budget_positive": "min_daily_budget",
+    "scaling_rules_min_budget_le_max": "max_daily_budget",
+    "scaling_rules_approval_threshold_non_negative": "require_approval_threshold",
+    "scaling_rules_min_impressions_non_negative": "min_impressions",
+    "scaling_rules_min_conversions_non_negative": "min_conversions",
+    "scaling_rules_lookback_hours_range": "lookback_hours",
+    "scaling_rules_cooldown_hours_range": "cooldown_hours",
+    "scaling_rules_account_cap_on_account_rules": "account_daily_budget_cap",
+    "scaling_rules_time_confidence_range": "time_min_confidence",
+    "scaling_rules_time_multipliers_bracket_one": "time_multiplier_min",
+    "scaling_rules_deleted_rules_disabled": "enabled",
+}
+
+
+class RuleNotFoundError(LookupError):
+    def __init__(self, rule_id: int) -> None:
+        super().__init__(f"no scaling rule with rule_id {rule_id}")
+        self.rule_id = rule_id
+
+
+def _refusal(exc: IntegrityError, rule: ScalingRule) -> RuleError:
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    constraint = getattr(diag, "constraint_name", None) or "unknown constraint"
+    field = _CONSTRAINT_FIELDS.get(constraint, "rule")
+    if isinstance(orig, psycopg.errors.ForeignKeyViolation):
+        why = f"unknown ad account {rule.account_id}: record the account first"
+    elif isinstance(orig, psycopg.errors.UniqueViolation):
+        why = f"{rule.account_id} already has an enabled {rule.scope_level} rule for this scope; disable it first"
+    else:
+        why = f"refused by the database (constraint {constraint})"
+    return RuleError({field: why})
+
+
+def _from_row(row: RowMapping) -> ScalingRule:
+    data = {name: row[name] for name in ("rule_id", *_COLUMNS)}
+    for name, value in data.items():
+        if value is not None and ScalingRule.model_fields[name].annotation is float:
+            data[name] = float(value)
+    return ScalingRule.model_validate(data)
+
+
+def create_rule(conn: Connection, rule: ScalingRule, *, actor: str) -> ScalingRule:
+    """Insert ``rule``; return it with its rule_id."""
+    params = {**rule.settings(), "actor": actor}
+    columns = ", ".join(_COLUMNS)
+    values = ", ".join(f":{name}" for name in _COLUMNS)
+    statement = text(
+        f"INSERT INTO autoscaler.scaling_rules ({columns}, created_by, updated_by) "
+        f"VALUES ({values}, :actor, :actor) RETURNING rule_id"
+    )
+    try:
+        with conn.begin_nested():
+            rule_id = conn.execute(statement, params).scalar_one()
+    except IntegrityError as exc:
+        raise _refusal(exc, rule) from None
+    return rule.model_copy(update={"rule_id": rule_id})
+
+
+def get_rule(conn: Connection, rule_id: int) -> ScalingRule:
+    row = (
+        conn.execute(
+            text("SELECT * FROM autoscaler.scaling_rules WHERE rule_id = :rule_id AND deleted_at IS NULL"),
+            {"rule_id": rule_id},
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise RuleNotFoundError(rule_id)
+    return _from_row(row)
+
+
+def list_rules(
+    conn: Connection, account_id: str | None = None, *, enabled_only: bool = False
+) -> list[ScalingRule]:
+    """Rules not deleted, optionally of one account and only enabled ones, by rule_id."""
+    rows = (
+        conn.execute(
+            text(
+                """
+                SELECT * FROM autoscaler.scaling_rules
+                 WHERE deleted_at IS NULL
+                   AND (CAST(:account_id AS text) IS NULL OR account_id = :account_id)
+                   AND (NOT :enabled_only OR enabled)
+                 ORDER BY rule_id
+                """
+            ),
+            {"account_id": account_id, "enabled_only": enabled_only},
+        )
+        .mappings()
+        .all()
+    )
+    return [_from_row(row) for row in rows]
+
+
+def update_rule(conn: Connection, rule_id: int, changes: Mapping[str, Any], *, actor: str) -> ScalingRule:
+    """Apply ``changes`` (validated as a whole rule) and return the new revision."""
+    current = get_rule(conn, rule_id)
+    if "rule_id" in changes or ("account_id" in changes and changes["account_id"] != current.account_id):
+        raise RuleError({"account_id": "a rule cannot move to another account; create a new rule"})
+    updated = ScalingRule.parse({**current.model_dump(), **changes})
+    assignments = ", ".join(f"{name} = :{name}" for name in _COLUMNS)
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                text(
+                    f"UPDATE autoscaler.scaling_rules SET {assignments}, updated_by = :actor WHERE rule_id = :rule_id"
+                ),
+                {**updated.settings(), "actor": actor, "rule_id": rule_id},
+            )
+    except IntegrityError as exc:
+        raise _refusal(exc, updated) from None
+    return updated
+
+
+def delete_rule(conn: Connection, rule_id: int, *, actor: str) -> None:
+    """Disable the rule and mark it deleted; the row stays because actions refer to it."""
+    result = conn.execute(
+        text(
+            "UPDATE autoscaler.scaling_rules SET enabled = false, deleted_at = now(), updated_by = :actor "
+            "WHERE rule_id = :rule_id AND deleted_at IS NULL"
+        ),
+        {"rule_id": rule_id, "actor": actor},
+    )
+    if result.rowcount == 0:
+        raise RuleNotFoundError(rule_id)

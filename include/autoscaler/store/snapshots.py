@@ -1,0 +1,185 @@
+"""Writes to ``campaign_performance_snapshots``: bulk, idempotent, all or nothing.
+
+One upsert = one transaction: the frame is checked at the edge (column, rule, an example
+row), streamed with binary COPY into a temporary staging table, then merged with a single
+``INSERT ... ON CONFLICT (entity_id, hour_start) DO UPDATE``.  Re-running an hour rewrites
+the same rows; an older observation never overwrites a newer one; unchanged rows are not
+rewritten (no dead tuples on a no-op re-run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+
+COLUMNS: tuple[str, ...] = (
+    "entity_id",
+    "hour_start",
+    "account_id",
+    "local_date",
+    "local_hour",
+    "local_weekday",
+    "spend",
+    "impressions",
+    "clicks",
+    "conversions",
+    "revenue",
+    "revenue_source",
+    "day_conversions_to_date",
+    "day_revenue_to_date",
+    "daily_budget",
+    "status",
+    "effective_status",
+    "observed_at",
+)
+_KEY = ("entity_id", "hour_start")
+_COUNTS = ("spend", "impressions", "clicks", "conversions", "revenue")
+_OPTIONAL_COUNTS = ("day_conversions_to_date", "day_revenue_to_date")
+_REVENUE_SOURCES = frozenset({"observed", "settled", "allocated"})
+
+
+class SnapshotError(ValueError):
+    """A snapshot frame that breaks a rule; nothing of it was written."""
+
+
+def _fail(column: str, rule: str, frame: pd.DataFrame, bad: pd.Series) -> None:
+    if bool(bad.any()):
+        first = frame.loc[bad].iloc[0]
+        raise SnapshotError(
+            f"{column}: {rule} ({int(bad.sum())} of {len(frame)} rows; first: entity_id="
+            f"{first.get('entity_id')!r} hour_start={first.get('hour_start')!s} {column}={first.get(column)!r})"
+        )
+
+
+def validate_frame(frame: pd.DataFrame) -> None:
+    """Raise SnapshotError naming the column and rule the first offending rows break."""
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise SnapshotError(f"missing columns: {', '.join(missing)}")
+    for column in ("entity_id", "account_id", "hour_start", "observed_at", "local_date", "revenue_source"):
+        _fail(column, "must not be empty", frame, frame[column].isna())
+    _fail(
+        "entity_id",
+        "must be a Meta id (digits)",
+        frame,
+        ~frame["entity_id"].astype(str).str.fullmatch(r"[0-9]{1,20}"),
+    )
+    _fail(
+        "account_id",
+        "must be act_<digits>",
+        frame,
+        ~frame["account_id"].astype(str).str.fullmatch(r"act_[0-9]{1,20}"),
+    )
+    hours = pd.to_datetime(frame["hour_start"], utc=True)
+    _fail("hour_start", "must be the start of a UTC hour", frame, hours != hours.dt.floor("h"))
+    for column in _COUNTS:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        _fail(column, "must be a whole number", frame, values.isna() | (values != values.round()))
+        _fail(column, "must not be negative", frame, values < 0)
+    for column in _OPTIONAL_COUNTS:
+        _fail(column, "must not be negative", frame, pd.to_numeric(frame[column], errors="coerce") < 0)
+    _fail(
+        "daily_budget", "must be positive", frame, pd.to_numeric(frame["daily_budget"], errors="coerce") <= 0
+    )
+    _fail("local_hour", "must be between 0 and 23", frame, ~frame["local_hour"].between(0, 23))
+    _fail("local_weekday", "must be between 0 (Monday) and 6", frame, ~frame["local_weekday"].between(0, 6))
+    _fail(
+        "revenue_source",
+        f"must be one of {', '.join(sorted(_REVENUE_SOURCES))}",
+        frame,
+        ~frame["revenue_source"].isin(_REVENUE_SOURCES),
+    )
+    observed = pd.to_datetime(frame["observed_at"], utc=True)
+    _fail("observed_at", "cannot be before the hour it describes", frame, observed < hours)
+    _fail(
+        "entity_id", "appears twice for the same hour_start", frame, frame.duplicated(list(_KEY), keep=False)
+    )
+
+
+def ensure_partitions(engine: Engine, hours: Iterable[pd.Timestamp]) -> None:
+    """Create the monthly partitions the hours fall in (own short transaction, idempotent)."""
+    months = sorted({pd.Timestamp(h).tz_convert("UTC").strftime("%Y-%m-01") for h in hours})
+    if not months:
+        return
+    with engine.begin() as conn:
+        for month in months:
+            conn.execute(text("SELECT autoscaler.ensure_snapshot_partition(CAST(:m AS date))"), {"m": month})
+
+
+# The staging table takes times as integers (microseconds since the Unix epoch) and the
+# local date as a day number: they go over binary COPY without per-value Python objects,
+# and the merge converts them back exactly.
+_TEXT_COLUMNS = frozenset({"entity_id", "account_id", "revenue_source", "status", "effective_status"})
+STAGING_TYPES = {
+    c: "text" if c in _TEXT_COLUMNS else "integer" if c == "local_date" else "bigint" for c in COLUMNS
+}
+_STAGING_DDL = "CREATE TEMP TABLE snapshot_staging ({}) ON COMMIT DROP".format(
+    ", ".join(f"{column} {kind}" for column, kind in STAGING_TYPES.items())
+)
+_FROM_STAGING = {
+    "hour_start": "timestamptz 'epoch' + hour_start * interval '1 microsecond'",
+    "local_date": "date '1970-01-01' + local_date",
+    "observed_at": "timestamptz 'epoch' + observed_at * interval '1 microsecond'",
+}
+
+
+def _epoch_us(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]").astype("int64")
+
+
+def _python_values(values: pd.Series, kind: str) -> list[Any]:
+    if kind != "text" and isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":
+        return values.tolist()
+    if kind != "text":
+        values = values.astype("Int64")  # whole floats and nullable ints alike
+    return values.astype(object).where(values.notna(), None).tolist()
+
+
+def staging_rows(frame: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
+    """The frame's COLUMNS as tuples of the staging table's types (None = NULL)."""
+    out = frame.loc[:, list(COLUMNS)].copy()
+    out["hour_start"] = _epoch_us(out["hour_start"])
+    out["observed_at"] = _epoch_us(out["observed_at"])
+    out["local_date"] = (pd.to_datetime(out["local_date"]) - pd.Timestamp("1970-01-01")).dt.days
+    return zip(*(_python_values(out[c], STAGING_TYPES[c]) for c in COLUMNS), strict=True)
+
+
+def copy_rows(conn: Connection, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Stream staging-typed rows into ``table`` with binary COPY on the connection's transaction."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    statement = f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT binary)"
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types([STAGING_TYPES[c] for c in COLUMNS])
+        for row in rows:
+            copy.write_row(row)
+
+
+def upsert_snapshots(engine: Engine, frame: pd.DataFrame) -> int:
+    """Insert or refresh one snapshot per (entity_id, hour_start); return rows inserted or changed."""
+    if frame.empty:
+        return 0
+    validate_frame(frame)
+    ensure_partitions(engine, pd.to_datetime(frame["hour_start"], utc=True).unique())
+    updates = [c for c in COLUMNS if c not in _KEY]
+    set_clause = ", ".join(f"{c} = EXCLUDED.{c}" for c in updates)
+    changed = " OR ".join(f"s.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in updates if c != "observed_at")
+    select = ", ".join(_FROM_STAGING.get(c, c) for c in COLUMNS)
+    with engine.begin() as conn:
+        conn.execute(text(_STAGING_DDL))
+        copy_rows(conn, "snapshot_staging", staging_rows(frame))
+        result = conn.execute(
+            text(
+                f"""
+                INSERT INTO autoscaler.campaign_performance_snapshots AS s ({", ".join(COLUMNS)})
+                SELECT {select} FROM snapshot_staging
+                ON CONFLICT (entity_id, hour_start) DO UPDATE SET {set_clause}
+                 WHERE EXCLUDED.observed_at >= s.observed_at AND ({changed})
+                """
+            )
+        )
+        return int(result.rowcount)

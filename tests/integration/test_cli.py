@@ -1,0 +1,128 @@
+"""The command line: what a person types, what they read back, and the exit status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+
+from autoscaler.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def url_of(db: URL) -> str:
+    return db.render_as_string(hide_password=False)
+
+
+def test_rules_are_written_in_major_units_and_read_back_the_same(
+    db_url: URL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = url_of(db_url)
+    assert (
+        run(
+            capsys,
+            "accounts",
+            "add",
+            "act_5005",
+            "--currency",
+            "JPY",
+            "--timezone",
+            "Asia/Tokyo",
+            "--url",
+            url,
+        )[0]
+        == 0
+    )
+    rule_file = tmp_path / "rule.json"
+    rule_file.write_text(
+        json.dumps(
+            {
+                "account_id": "act_5005",
+                "min_daily_budget": 1000,
+                "max_daily_budget": 500000,
+                "require_approval_threshold": 100000,
+            }
+        )
+    )
+    code, out, _ = run(capsys, "rules", "add", str(rule_file), "--url", url)
+    assert code == 0
+    created = json.loads(out)
+    assert (created["min_daily_budget"], created["max_daily_budget"], created["currency"]) == (
+        "1000",
+        "500000",
+        "JPY",
+    )
+    code, out, _ = run(capsys, "rules", "list", "--url", url)
+    assert json.loads(out) == [created]
+
+
+def test_invalid_rule_file_names_every_bad_field(
+    db_url: URL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = url_of(db_url)
+    run(capsys, "accounts", "add", "act_5005", "--currency", "USD", "--timezone", "UTC", "--url", url)
+    rule_file = tmp_path / "rule.json"
+    rule_file.write_text(
+        json.dumps(
+            {"account_id": "act_5005", "min_daily_budget": 10.001, "max_daily_budget": 5, "roas_pause": 9}
+        )
+    )
+    code, out, err = run(capsys, "rules", "add", str(rule_file), "--url", url)
+    assert code == 2
+    assert out == ""
+    assert err.strip() == (
+        "autoscaler: error: invalid scaling rule: min_daily_budget: 10.001 USD has more than 2 decimal places"
+    )
+    rule_file.write_text(
+        json.dumps({"account_id": "act_5005", "min_daily_budget": 10, "max_daily_budget": 5, "roas_pause": 9})
+    )
+    code, _, err = run(capsys, "rules", "add", str(rule_file), "--url", url)
+    assert code == 2
+    assert "roas_scale_down: must be at least roas_pause (9.0), got 1.5" in err
+    assert "max_daily_budget: must be at least min_daily_budget (1000), got 500" in err
+    assert json.loads(run(capsys, "rules", "list", "--url", url)[1]) == []
+
+
+def test_malformed_json_says_where(db_url: URL, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rule_file = tmp_path / "rule.json"
+    rule_file.write_text('{"account_id": "act_1",\n "min_daily_budget": }')
+    code, _, err = run(capsys, "rules", "add", str(rule_file), "--url", url_of(db_url))
+    assert code == 2
+    assert "is not valid JSON: Expecting value at line 2 column 22" in err
+
+
+def test_commands_on_an_unmigrated_database_say_what_to_run(
+    empty_db_url: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "rules", "list", "--url", url_of(empty_db_url))
+    assert code == 2
+    assert "the audit schema is not installed: run `autoscaler db upgrade`" in err
+    code, out, _ = run(capsys, "db", "current", "--url", url_of(empty_db_url))
+    assert code == 1
+    assert "behind" in out
+
+
+def test_bad_account_details_are_refused(db_url: URL, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        capsys,
+        "accounts",
+        "add",
+        "act_1",
+        "--currency",
+        "USD",
+        "--timezone",
+        "Mars/Olympus",
+        "--url",
+        url_of(db_url),
+    )
+    assert code == 2
+    assert "timezone_name: not an IANA time zone: 'Mars/Olympus'" in err

@@ -1,0 +1,140 @@
+"""Snapshot upserts: one row per entity and hour, idempotent, all or nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, text
+
+from autoscaler.localtime import local_calendar
+from autoscaler.store import snapshots
+from autoscaler.store.snapshots import SnapshotError, upsert_snapshots
+
+pytestmark = pytest.mark.integration
+
+
+def frame(
+    entities: int = 3, hours: int = 2, start: str = "2026-11-02 14:00", **overrides: Any
+) -> pd.DataFrame:
+    hour_index = pd.date_range(start, periods=hours, freq="h", tz="UTC")
+    rows = pd.MultiIndex.from_product([[str(2001 + i) for i in range(entities)], hour_index]).to_frame(
+        index=False, name=["entity_id", "hour_start"]
+    )
+    rows["account_id"] = "act_1001"
+    rows = rows.join(local_calendar(rows["hour_start"], "America/New_York"))
+    n = len(rows)
+    rows["spend"] = range(1000, 1000 + n)
+    rows["impressions"] = 500
+    rows["clicks"] = 12
+    rows["conversions"] = 1
+    rows["revenue"] = 4200
+    rows["revenue_source"] = "observed"
+    rows["day_conversions_to_date"] = pd.array([None] * n, dtype="Int64")
+    rows["day_revenue_to_date"] = pd.array([None] * n, dtype="Int64")
+    rows["daily_budget"] = 20_000
+    rows["status"] = "ACTIVE"
+    rows["effective_status"] = "ACTIVE"
+    rows["observed_at"] = rows["hour_start"] + pd.Timedelta(minutes=65)
+    for column, value in overrides.items():
+        rows[column] = value
+    return rows
+
+
+def stored(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql(
+            text("SELECT * FROM autoscaler.campaign_performance_snapshots ORDER BY entity_id, hour_start"),
+            conn,
+        )
+
+
+def test_first_upsert_inserts_one_row_per_entity_and_hour(engine: Engine) -> None:
+    assert upsert_snapshots(engine, frame()) == 6
+    rows = stored(engine)
+    assert len(rows) == 6
+    assert rows["spend"].tolist() == list(range(1000, 1006))
+    assert rows["local_hour"].tolist() == [9, 10] * 3
+
+
+def test_rerunning_the_same_hours_changes_nothing(engine: Engine) -> None:
+    upsert_snapshots(engine, frame())
+    before = stored(engine)
+    assert upsert_snapshots(engine, frame()) == 0
+    pd.testing.assert_frame_equal(stored(engine), before)
+
+
+def test_a_newer_observation_replaces_the_row(engine: Engine) -> None:
+    upsert_snapshots(engine, frame())
+    later = frame(revenue=5000, revenue_source="settled")
+    later["observed_at"] += pd.Timedelta(hours=12)
+    assert upsert_snapshots(engine, later) == 6
+    rows = stored(engine)
+    assert set(rows["revenue"]) == {5000}
+    assert set(rows["revenue_source"]) == {"settled"}
+
+
+def test_an_older_observation_never_overwrites_a_newer_one(engine: Engine) -> None:
+    newer = frame(revenue=5000)
+    newer["observed_at"] += pd.Timedelta(hours=12)
+    upsert_snapshots(engine, newer)
+    assert upsert_snapshots(engine, frame(revenue=1)) == 0
+    assert set(stored(engine)["revenue"]) == {5000}
+
+
+def test_rows_land_in_monthly_partitions_created_on_demand(engine: Engine) -> None:
+    upsert_snapshots(engine, frame(hours=3, start="2026-11-30 23:00"))
+    with engine.connect() as conn:
+        parts = conn.execute(
+            text(
+                "SELECT tableoid::regclass::text, count(*) FROM autoscaler.campaign_performance_snapshots "
+                "GROUP BY 1 ORDER BY 1"
+            )
+        ).all()
+    assert [tuple(p) for p in parts] == [
+        ("autoscaler.campaign_performance_snapshots_2026_11", 3),
+        ("autoscaler.campaign_performance_snapshots_2026_12", 6),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"spend": -5}, "spend: must not be negative"),
+        ({"clicks": 1.5}, "clicks: must be a whole number"),
+        ({"entity_id": "abc"}, "entity_id: must be a Meta id"),
+        ({"revenue_source": "guessed"}, "revenue_source: must be one of allocated, observed, settled"),
+        ({"local_hour": 24}, "local_hour: must be between 0 and 23"),
+        ({"daily_budget": 0}, "daily_budget: must be positive"),
+    ],
+)
+def test_bad_frames_are_refused_naming_column_and_rule_and_nothing_is_written(
+    engine: Engine, change: dict[str, Any], says: str
+) -> None:
+    bad = frame()
+    column, value = next(iter(change.items()))
+    bad[column] = bad[column].astype(object)
+    bad.loc[4, column] = value
+    with pytest.raises(SnapshotError, match=says):
+        upsert_snapshots(engine, bad)
+    assert stored(engine).empty
+
+
+def test_duplicate_keys_in_one_frame_are_refused(engine: Engine) -> None:
+    twice = pd.concat([frame(entities=1, hours=1)] * 2, ignore_index=True)
+    with pytest.raises(SnapshotError, match="entity_id: appears twice for the same hour_start"):
+        upsert_snapshots(engine, twice)
+
+
+def test_a_row_the_database_refuses_rolls_back_the_whole_upsert(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even past the Python checks (a caller skipping them), the database keeps it all-or-nothing."""
+    upsert_snapshots(engine, frame(entities=1))
+    monkeypatch.setattr(snapshots, "validate_frame", lambda _frame: None)
+    bad = frame(spend=7)
+    bad.loc[5, "local_weekday"] = 9
+    with pytest.raises(Exception, match="snapshots_local_weekday_range"):
+        upsert_snapshots(engine, bad)
+    assert stored(engine)["spend"].tolist() == [1000, 1001]
