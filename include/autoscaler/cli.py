@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -192,6 +193,34 @@ def _rules_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- sandbox -------------------------------------------------------------------------------
+
+
+def _sandbox_serve(args: argparse.Namespace) -> int:
+    from autoscaler.sandbox.faults import FaultPlan
+    from autoscaler.sandbox.scenario import load_scenario
+    from autoscaler.sandbox.server import RunningSandbox
+
+    scenario = load_scenario(args.scenario)
+    faults = FaultPlan.parse(args.faults)
+    with RunningSandbox(scenario, seed=args.seed, faults=faults, port=args.port) as running:
+        holders = len(running.sandbox.sim.holders)
+        extra = json.dumps({"graph_url": running.url})
+        print(f"Meta Graph API sandbox on {running.url}")
+        print(
+            f"  {scenario.name}: {len(scenario.accounts)} accounts, {holders} budget holders, seed {args.seed}"
+        )
+        print(f"  virtual clock at {running.sandbox.sim.now.isoformat()}; control routes under /__sandbox/")
+        print(f"  connection meta_ads_default: password = the scenario's access_token, extra = {extra}")
+        sys.stdout.flush()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("sandbox stopped")
+    return 0
+
+
 # ---- wiring --------------------------------------------------------------------------------
 
 
@@ -242,6 +271,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rule_id", type=int)
     p.add_argument("--actor", default="cli")
     db_option(p)
+    sandbox = commands.add_parser("sandbox", help="the local Meta Graph API sandbox").add_subparsers(
+        dest="sandbox_command", required=True
+    )
+    p = add(
+        sandbox, "serve", _sandbox_serve, "serve a simulated Meta Graph API on 127.0.0.1 until interrupted"
+    )
+    p.add_argument(
+        "--scenario",
+        default="demo",
+        help="built-in (demo, bench-2000, scale-100x1000, flat, planted) or a JSON file",
+    )
+    p.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--faults", default="", help="fault spec, e.g. 5xx=0.05,burst=10:3 (docs/sandbox.md)")
     return parser
 
 

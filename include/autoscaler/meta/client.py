@@ -52,7 +52,16 @@ ADSET_FIELDS = (
 )
 INSIGHT_FIELDS = "adset_id,campaign_id,spend,impressions,clicks,actions,action_values"
 HOURLY_BREAKDOWN = "hourly_stats_aggregated_by_advertiser_time_zone"
-_CONFIG_EXTRAS = {"app_id", "app_secret", "api_version", "graph_url", "timeout", "page_size", "max_attempts"}
+_CONFIG_EXTRAS = {
+    "app_id",
+    "app_secret",
+    "api_version",
+    "graph_url",
+    "timeout",
+    "page_size",
+    "insights_page_size",
+    "max_attempts",
+}
 
 
 class TokenRedactingFilter(logging.Filter):
@@ -68,7 +77,8 @@ class TokenRedactingFilter(logging.Filter):
         message = record.getMessage()
         cleaned = self._PARAM.sub(r"\1=<redacted>", message)
         for secret in self.secrets:
-            cleaned = cleaned.replace(secret, "<redacted>")
+            if secret:
+                cleaned = cleaned.replace(secret, "<redacted>")
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
@@ -76,6 +86,7 @@ class TokenRedactingFilter(logging.Filter):
 
 def _install_redaction(secrets: Sequence[str]) -> None:
     # urllib3 logs full request URLs (with access_token) at DEBUG.
+    secrets = [s for s in secrets if s]
     for name in ("urllib3.connectionpool", "urllib3", "requests", "facebook_business"):
         logger = logging.getLogger(name)
         existing = [f for f in logger.filters if isinstance(f, TokenRedactingFilter)]
@@ -96,7 +107,9 @@ class MetaConfig:
     graph_url: str = "https://graph.facebook.com"
     connection_id: str = "meta_ads_default"
     timeout: float = 60.0
-    page_size: int = 500
+    page_size: int = 1000  # objects per page of an edge
+    insights_page_size: int = 5000  # insights rows per page
+    async_rows_threshold: int = 50_000  # larger expected answers go straight to an async report
     max_attempts: int = 6
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
@@ -136,7 +149,12 @@ class MetaConfig:
         kwargs: dict[str, Any] = {
             k: extra[k] for k in _CONFIG_EXTRAS if k in extra and extra[k] not in (None, "")
         }
-        for key, kind in (("timeout", float), ("page_size", int), ("max_attempts", int)):
+        for key, kind in (
+            ("timeout", float),
+            ("page_size", int),
+            ("insights_page_size", int),
+            ("max_attempts", int),
+        ):
             if key in kwargs:
                 kwargs[key] = kind(kwargs[key])
         return cls(access_token=password or "", connection_id=connection_id, **kwargs)
@@ -272,9 +290,11 @@ class MetaClient:
                 self._wait(wait, "retry")
         raise AssertionError("unreachable")
 
-    def _pages(self, path: tuple[str, ...], params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    def _pages(
+        self, path: tuple[str, ...], params: Mapping[str, Any], page_size: int | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every item of an edge, following paging.next (the end is the absence of next)."""
-        body = self._send("GET", path, {"limit": self.config.page_size, **params})
+        body = self._send("GET", path, {"limit": page_size or self.config.page_size, **params})
         while True:
             yield from body.get("data", [])
             next_url = (body.get("paging") or {}).get("next")
@@ -315,8 +335,19 @@ class MetaClient:
         time_range: tuple[str, str] | None = None,
         hourly: bool = False,
         use_async: bool | None = None,
+        expected_rows: int | None = None,
     ) -> pd.DataFrame:
-        """Ad-set level insights (money in minor units); hourly rows carry no purchases, as Meta's."""
+        """Ad-set level insights (money in minor units); hourly rows carry no purchases, as Meta's.
+
+        Synchronous unless ``use_async`` says otherwise, ``expected_rows`` exceeds the async
+        threshold, or Meta answers that the synchronous query timed out.
+        """
+        if (
+            use_async is None
+            and expected_rows is not None
+            and expected_rows > self.config.async_rows_threshold
+        ):
+            use_async = True
         params: dict[str, Any] = {"level": "adset", "fields": INSIGHT_FIELDS, "time_increment": 1}
         if time_range is not None:
             params["time_range"] = {"since": time_range[0], "until": time_range[1]}
@@ -328,7 +359,7 @@ class MetaClient:
             rows = self._async_insights(account_id, params)
         else:
             try:
-                rows = list(self._pages((account_id, "insights"), params))
+                rows = list(self._pages((account_id, "insights"), params, self.config.insights_page_size))
             except InsightsTimeoutError:
                 if use_async is False:
                     raise
@@ -344,7 +375,7 @@ class MetaClient:
                 status = self._send("GET", (run_id,), {"fields": "async_status,async_percent_completion"})
                 state = status.get("async_status")
                 if state == "Job Completed":
-                    return list(self._pages((run_id, "insights"), {}))
+                    return list(self._pages((run_id, "insights"), {}, self.config.insights_page_size))
                 if state in ("Job Failed", "Job Skipped"):
                     break
                 if waited >= self.config.async_max_wait_seconds:

@@ -57,7 +57,12 @@ class TransientError(MetaError):
 
 
 class InsightsTimeoutError(TransientError):
-    """A synchronous insights query was too big; ask again as an async report."""
+    """A synchronous insights query was too big; ask again as an async report.
+
+    Not retried as it stands: the same query would time out again.
+    """
+
+    retryable = False
 
 
 class ThrottledError(MetaError):

@@ -11,7 +11,10 @@ A spec is comma-separated ``key=value`` pairs (docs/sandbox.md):
 ``malformed=0.01``           share answered 200 with a truncated JSON body
 ``async_fail=0.5``           share of async report runs that end "Job Failed"
 ``async_polls=N``            status reads before an async report completes (default 1)
+``sync_rows=N``              synchronous insights answering more than N rows time out (100/1504018)
 ``block_seconds=S``          how long a throttled account stays blocked (default 60)
+``max_score=N``              points an account may hold before it is throttled (default 9000)
+``decay_seconds=S``          how long a full score takes to decay to zero (default 300)
 ``timeout_delay=S``          delay of a ``timeout`` fault in seconds (default 3)
 ``seed=S``                   seed of the fault draws (default 0)
 ``script=FILE``              JSON list of {"request": n, "fault": "5xx|timeout|throttle|expire|malformed"}
@@ -41,7 +44,10 @@ class FaultPlan:
     rate_malformed: float = 0.0
     rate_async_fail: float = 0.0
     async_polls: int = 1
+    sync_rows: int | None = None
     block_seconds: float = 60.0
+    max_score: float = 9000.0
+    decay_seconds: float = 300.0
     timeout_delay: float = 3.0
     seed: int = 0
     script: dict[int, str] = field(default_factory=dict)
@@ -125,7 +131,10 @@ _SETTERS: dict[str, Callable[[FaultPlan, str], None]] = {
     "burst": _burst,
     "expire_after": _setter("expire_after", int),
     "async_polls": _setter("async_polls", int),
+    "sync_rows": _setter("sync_rows", int),
     "block_seconds": _setter("block_seconds", float),
+    "max_score": _setter("max_score", float),
+    "decay_seconds": _setter("decay_seconds", float),
     "timeout_delay": _setter("timeout_delay", float),
     "seed": _setter("seed", int),
     "script": _setter("script", lambda value: load_script(Path(value))),

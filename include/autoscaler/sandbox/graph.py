@@ -21,7 +21,11 @@ import numpy as np
 from autoscaler.money import currency_offset
 from autoscaler.sandbox.simulator import Holder, Simulator, SimulatorError
 
-MAX_LIMIT = 500  # largest page the sandbox serves, whatever `limit` asks for
+# Largest pages served, whatever `limit` asks: 5,000 insights rows (what public code uses as
+# Meta's maximum); 1,000 objects on edges (an assumption on the safe side: Meta serves at
+# least several hundred).  A client must follow paging.next either way.
+MAX_EDGE_LIMIT = 1000
+MAX_INSIGHTS_LIMIT = 5000
 DEFAULT_LIMIT = 25
 HOURLY_BREAKDOWNS = {
     "hourly_stats_aggregated_by_advertiser_time_zone",
@@ -201,7 +205,16 @@ class GraphAPI:
             return self._page([self._project(o, fields) for o in objects], params, path, version)
         if edge == "insights" and method == "GET":
             rows = self.insights(account, params)
-            return self._page(rows, params, path, version)
+            if self.sync_rows_limit is not None and len(rows) > self.sync_rows_limit:
+                raise GraphError(
+                    400,
+                    "(#100) Your request timed out. Try a smaller date range, fetch less data, or use async jobs.",
+                    100,
+                    1504018,
+                    is_transient=False,
+                    error_user_title="Request Timed Out",
+                )
+            return self._page(rows, params, path, version, cap=MAX_INSIGHTS_LIMIT)
         if edge == "insights" and method == "POST":
             rows = self.insights(account, params)
             report_id = str(next(self._report_ids))
@@ -218,8 +231,9 @@ class GraphAPI:
             return {"report_run_id": report_id}
         raise invalid(f"Unsupported {method} request on {node}/{edge}")
 
-    # Overridden by the server from its fault plan.
+    # Set by the server from its fault plan.
     async_polls: int = 1
+    sync_rows_limit: int | None = None
 
     def async_fail_next(self) -> bool:
         return False
@@ -408,7 +422,7 @@ class GraphAPI:
         if edge == "insights" and method == "GET":
             if report.failed or report.polls < report.polls_needed:
                 raise invalid("The report is not ready: poll its async_status until Job Completed")
-            return self._page(report.rows, params, path, version)
+            return self._page(report.rows, params, path, version, cap=MAX_INSIGHTS_LIMIT)
         raise invalid(f"Unsupported {method} request on report {report.report_id}/{edge}")
 
     # ---- insights -----------------------------------------------------------------------
@@ -588,12 +602,14 @@ class GraphAPI:
 
     # ---- paging -------------------------------------------------------------------------
 
-    def _page(self, items: list[Any], params: dict[str, str], path: str, version: str) -> dict[str, Any]:
+    def _page(
+        self, items: list[Any], params: dict[str, str], path: str, version: str, *, cap: int = MAX_EDGE_LIMIT
+    ) -> dict[str, Any]:
         try:
             limit = int(params.get("limit", DEFAULT_LIMIT))
         except ValueError as exc:
             raise invalid("Param limit must be an integer") from exc
-        limit = max(1, min(limit, MAX_LIMIT))
+        limit = max(1, min(limit, cap))
         start = _offset(params.get("after"))
         page = items[start : start + limit]
         body: dict[str, Any] = {"data": page}

@@ -12,9 +12,11 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,13 +82,20 @@ class Sandbox:
     seed: int = 0
     faults: FaultPlan = field(default_factory=FaultPlan)
     base_url: str = ""
+    # Rate limits run on wall-clock time; tests inject a fake clock shared with the client.
+    wall_time: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
         self.sim = Simulator(self.scenario, self.seed)
         self.graph = GraphAPI(self.sim, self.base_url)
         self.graph.async_polls = self.faults.async_polls
+        self.graph.sync_rows_limit = self.faults.sync_rows
         self.graph.async_fail_next = self.faults.async_fails  # type: ignore[method-assign]
-        self.limiter = RateLimiter(block_seconds=self.faults.block_seconds)
+        self.limiter = RateLimiter(
+            max_score=self.faults.max_score,
+            decay_seconds=self.faults.decay_seconds,
+            block_seconds=self.faults.block_seconds,
+        )
         self.lock = threading.RLock()
         self.requests: list[dict[str, Any]] = []
         self.graph_requests = 0
@@ -94,15 +103,14 @@ class Sandbox:
 
     # ---- one HTTP request ---------------------------------------------------------------
 
-    def respond(self, method: str, raw_path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
-        """(HTTP status, JSON body or raw text, headers) for one Graph request."""
+    def respond(
+        self, method: str, raw_path: str, params: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str], str | None]:
+        """(HTTP status, JSON body or raw text, headers, fault injected) for one Graph request."""
         match = VERSION.match(raw_path)
         if not match:
-            return (
-                400,
-                {"error": invalid(f"Unknown path {raw_path}: Graph paths start with /vNN.N/").body},
-                {},
-            )
+            error = invalid(f"Unknown path {raw_path}: Graph paths start with /vNN.N/")
+            return 400, {"error": error.body}, {}, None
         version, path = match.group(1), (match.group(2) or "/").strip("/")
         with self.lock:
             self.graph_requests += 1
@@ -110,7 +118,7 @@ class Sandbox:
             fault = self.faults.draw(number)
             entry: dict[str, Any] = {
                 "n": number,
-                "at": time.time(),
+                "at": self.wall_time(),
                 "virtual_now": self.sim.now.isoformat(),
                 "method": method,
                 "path": path,
@@ -126,7 +134,7 @@ class Sandbox:
             entry["status"] = status
             if isinstance(body, dict) and "error" in body:
                 entry["error_code"] = body["error"].get("code")
-            return status, body, headers
+            return status, body, headers, fault
 
     def _answer(
         self,
@@ -137,7 +145,7 @@ class Sandbox:
         fault: str | None,
         entry: dict[str, Any],
     ) -> tuple[int, Any, dict[str, str]]:
-        now = time.time()
+        now = self.wall_time()
         account = entry["account"]
         if fault == "expire" or (
             self.faults.expire_after is not None and entry["n"] > self.faults.expire_after
@@ -270,7 +278,9 @@ class Sandbox:
             "x-ad-account-usage": json.dumps(
                 {
                     "acc_id_util_pct": pct,
-                    "reset_time_duration": int(regain * 60),
+                    "reset_time_duration": max(
+                        0, math.ceil(self.limiter.blocked_until.get(account, 0.0) - now)
+                    ),
                     "ads_api_access_tier": "standard_access",
                 }
             ),
@@ -361,13 +371,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, answer = sandbox.control(method, path.removeprefix("/__sandbox/").strip("/"), body)
             self._send(status, answer)
             return
-        # A timeout fault is decided before the lock so a slow answer does not stall others.
-        if sandbox.faults.rate_timeout or sandbox.faults.script:
-            peek = sandbox.graph_requests + 1
-            if sandbox.faults.script.get(peek) == "timeout":
-                time.sleep(sandbox.faults.timeout_delay)
-        status, body, headers = sandbox.respond(method, path, params)
-        if sandbox.requests and sandbox.requests[-1].get("fault") == "timeout":
+        status, body, headers, fault = sandbox.respond(method, path, params)
+        if fault == "timeout":
+            # Answer late, outside the lock, so a slow answer does not stall other requests.
             time.sleep(sandbox.faults.timeout_delay)
         self._send(status, body, headers)
 
@@ -400,9 +406,14 @@ class RunningSandbox:
     """A sandbox served from a background thread: ``with RunningSandbox(...) as sb: sb.url``."""
 
     def __init__(
-        self, scenario: Scenario, seed: int = 0, faults: FaultPlan | None = None, port: int = 0
+        self,
+        scenario: Scenario,
+        seed: int = 0,
+        faults: FaultPlan | None = None,
+        port: int = 0,
+        wall_time: Callable[[], float] = time.time,
     ) -> None:
-        self.sandbox = Sandbox(scenario, seed, faults or FaultPlan())
+        self.sandbox = Sandbox(scenario, seed, faults or FaultPlan(), wall_time=wall_time)
         self.httpd = SandboxHTTPServer(self.sandbox, port)
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="meta-sandbox", daemon=True)
 
