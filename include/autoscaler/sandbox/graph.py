@@ -354,6 +354,8 @@ class GraphAPI:
         return {i: self._project(self._object(i), fields) for i in ids}
 
     def _object_call(self, method: str, node: str, edge: str, params: dict[str, str]) -> dict[str, Any]:
+        if edge == "insights" and method == "GET":
+            return self._object_insights(node, params)
         if edge:
             raise invalid(f"Unsupported request on {node}/{edge}")
         if method == "GET":
@@ -361,6 +363,16 @@ class GraphAPI:
         if method == "POST":
             return self._update(node, params)
         raise invalid(f"Unsupported method {method}")
+
+    def _object_insights(self, object_id: str, params: dict[str, str]) -> dict[str, Any]:
+        """GET /{campaign or ad set id}/insights: the object's own rows."""
+        kind, holder, _ = self._holder_for(object_id)
+        account = self.sim.accounts[holder.account_index]
+        only = {h.index for h in self.sim.holders if object_id in (h.entity_id, h.campaign_id, *h.adset_ids)}
+        key = "campaign_id" if kind == "campaign" else "adset_id"
+        fields = ",".join([*parse_fields(params.get("fields", "spend,impressions")), key])
+        rows = self.insights(account, {**params, "fields": fields, "level": kind}, only=only)
+        return {"data": [r for r in rows if r.get(key) == object_id]}
 
     def _update(self, object_id: str, params: dict[str, str]) -> dict[str, Any]:
         kind, holder, _ = self._holder_for(object_id)
@@ -444,7 +456,9 @@ class GraphAPI:
         back, end_back = DATE_PRESETS[preset]
         return today - timedelta(days=back), today - timedelta(days=end_back if back else 0)
 
-    def insights(self, account: Any, params: dict[str, str]) -> list[dict[str, Any]]:
+    def insights(
+        self, account: Any, params: dict[str, str], only: set[int] | None = None
+    ) -> list[dict[str, Any]]:
         level = params.get("level", "account")
         if level not in ("account", "campaign", "adset"):
             raise invalid(
@@ -460,7 +474,12 @@ class GraphAPI:
             raise invalid("The sandbox supports time_increment=1 or all_days")
         fields = set(parse_fields(params.get("fields", "spend,impressions")))
         holders = np.asarray(
-            [h.index for h in self.sim.holders if h.account_index == account.index], dtype=np.int64
+            [
+                h.index
+                for h in self.sim.holders
+                if h.account_index == account.index and (only is None or h.index in only)
+            ],
+            dtype=np.int64,
         )
         offset = currency_offset(account.currency)
         buckets = self._buckets(

@@ -339,6 +339,9 @@ def _batch_answer(code: int, body: Any) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     server: SandboxHTTPServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, keep-alive clients wait
+    # ~40 ms for the delayed ACK on every request.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         # Never echo request lines: they carry access tokens.
