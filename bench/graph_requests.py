@@ -152,7 +152,7 @@ def _serving_rate(url: str, token: str, n: int = 400) -> dict[str, float]:
                     "level": "adset",
                     "date_preset": "today",
                     "fields": "spend,actions",
-                    "limit": 5000,
+                    "limit": "5000",
                     "access_token": token,
                 },
             ).raise_for_status()
