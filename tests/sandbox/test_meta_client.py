@@ -350,3 +350,45 @@ def test_the_token_never_reaches_a_log_line_or_an_error(
     assert secret not in repr(meta.config)
     assert secret not in str(results[0].error)
     assert secret not in json.dumps(results[0].error.as_dict() if results[0].error else {})
+
+
+def test_writes_without_permission_fail_as_permission_errors(clock: FakeClock) -> None:
+    from autoscaler.meta import MetaPermissionError
+    from autoscaler.sandbox.scenario import parse_scenario
+
+    scenario = parse_scenario(
+        {"accounts": [{"account_id": "act_7", "read_only": True, "groups": [{"kind": "abo", "count": 1}]}]}
+    )
+    with RunningSandbox(scenario, wall_time=clock.time) as running:
+        meta = client(running.url, clock)
+        holder = meta.list_budget_holders("act_7")["entity_id"].iloc[0]
+        result = meta.apply([BudgetChange(holder, daily_budget=9_000)])[0]
+        assert isinstance(result.error, MetaPermissionError)
+        assert "lacks permission (code 200)" in str(result.error)
+        assert sum(1 for r in requests_log(running.url) if r["writes"]) == 1  # not retried
+
+
+def test_the_client_is_configured_from_the_airflow_connection(
+    demo: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autoscaler.airflow.connections import meta_client, meta_config
+
+    extra = {"graph_url": demo.url, "api_version": "v25.0", "page_size": "7"}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_META_ADS_DEFAULT",
+        json.dumps({"conn_type": "generic", "password": TOKEN, "extra": extra}),
+    )
+    config = meta_config()
+    assert (config.graph_url, config.api_version, config.page_size, config.connection_id) == (
+        demo.url,
+        "v25.0",
+        7,
+        "meta_ads_default",
+    )
+    assert meta_client().get_account(ACCOUNT).currency == "USD"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_META_ADS_DEFAULT",
+        json.dumps({"conn_type": "generic", "password": TOKEN, "extra": {"host": "x"}}),
+    )
+    with pytest.raises(ValueError, match="connection 'meta_ads_default': unknown extra field"):
+        meta_config()

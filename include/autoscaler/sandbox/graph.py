@@ -385,6 +385,8 @@ class GraphAPI:
             raise invalid(f"Param {sorted(unknown)[0]} is not supported by the sandbox on {kind} updates")
         if not changes:
             raise invalid("No fields to update")
+        if self.sim.accounts[holder.account_index].read_only:
+            raise GraphError(400, "(#200) Requires ads_management permission to manage the object", 200)
         if not holds_budget:
             where = "its ad sets" if kind == "campaign" else "its campaign"
             raise invalid(

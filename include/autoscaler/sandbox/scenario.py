@@ -43,6 +43,7 @@ class AccountSpec:
     currency: str
     timezone: str
     groups: tuple[CampaignGroup, ...]
+    read_only: bool = False  # the token may read but not manage this account (error 200 on writes)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ def parse_scenario(data: dict[str, Any]) -> Scenario:
                 currency=str(raw.get("currency", "USD")).upper(),
                 timezone=str(raw.get("timezone", "America/New_York")),
                 groups=groups,
+                read_only=bool(raw.get("read_only", False)),
             )
         )
     if not accounts:

@@ -102,6 +102,7 @@ class Account:
     currency: str
     timezone: str
     zone: ZoneInfo
+    read_only: bool = False
 
 
 class Simulator:
@@ -112,7 +113,7 @@ class Simulator:
         self.seed = seed
         self.origin = scenario.start - timedelta(days=scenario.history_days)
         self.accounts: list[Account] = [
-            Account(i, a.account_id, a.name, a.currency, a.timezone, ZoneInfo(a.timezone))
+            Account(i, a.account_id, a.name, a.currency, a.timezone, ZoneInfo(a.timezone), a.read_only)
             for i, a in enumerate(scenario.accounts)
         ]
         self.account_by_id = {a.account_id: a for a in self.accounts}
