@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 import sys
 
-from bench import graph_requests, snapshot_upsert
+from bench import decide, graph_requests, snapshot_upsert
 from bench.common import save
 
 
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     ok = True
-    for name, module in [("graph_requests", graph_requests), ("snapshot_upsert", snapshot_upsert)]:
+    for name, module in [
+        ("decide", decide),
+        ("graph_requests", graph_requests),
+        ("snapshot_upsert", snapshot_upsert),
+    ]:
         print(f"== {name}", flush=True)
         result = module.run()
         print(module.report(result))

@@ -193,6 +193,30 @@ def _rules_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- evaluate ------------------------------------------------------------------------------
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from autoscaler.evaluate import evaluate
+
+    rule = _load_json(args.rule)
+    try:
+        metrics = sys.stdin.read() if args.metrics == "-" else Path(args.metrics).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.metrics}: {exc.strerror}") from None
+    now = pd.Timestamp(args.now) if args.now else pd.Timestamp.now(tz="UTC")
+    if now.tzinfo is None:
+        raise CommandError("--now: give a time zone, e.g. 2026-11-02T15:00:00Z")
+    decisions = evaluate(rule, metrics, now=now, currency=args.currency)
+    if args.format == "csv":
+        sys.stdout.write(decisions.to_csv(index=False))
+    else:
+        _print_json(decisions.to_dict(orient="records"))
+    return 0
+
+
 # ---- sandbox -------------------------------------------------------------------------------
 
 
@@ -271,6 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rule_id", type=int)
     p.add_argument("--actor", default="cli")
     db_option(p)
+    p = add(commands, "evaluate", _evaluate, "show what a rule decides for a metrics CSV (no side effects)")
+    p.add_argument("--rule", required=True, help="RULE.json: rule settings, money in major units")
+    p.add_argument("--metrics", required=True, help="METRICS.csv (or - for standard input)")
+    p.add_argument("--format", choices=("json", "csv"), default="json")
+    p.add_argument("--currency", default="USD", help="currency when METRICS.csv has no currency column")
+    p.add_argument("--now", help="evaluation time for cooldowns (default: now)")
+
     sandbox = commands.add_parser("sandbox", help="the local Meta Graph API sandbox").add_subparsers(
         dest="sandbox_command", required=True
     )

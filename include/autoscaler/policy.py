@@ -1,0 +1,374 @@
+"""The scaling decision: a pure, vectorised function over a frame of an account's entities.
+
+One row per budget holder with its trailing-window metrics and the settings of the rule that
+applies to it (``with_rules`` resolves campaign- and ad-set-scoped overrides).  No database,
+no network, no Airflow: the DAG, ``autoscaler evaluate`` and the backtest all call this.
+
+The seed's rule, exactly (ROAS = revenue / spend, CTR = clicks / impressions):
+
+* ROAS > roas_scale_up_aggressive and CTR > ctr_scale_up_aggressive -> scale_up_aggressive
+* else ROAS > roas_scale_up                                          -> scale_up
+* else roas_pause <= ROAS < roas_scale_down                          -> scale_down
+* else ROAS < roas_pause                                             -> pause
+* else                                                               -> maintain
+
+Before it, no change for an entity that is locked, not active, without spend, or below
+min_impressions / min_conversions.  After it: cooldown and learning phase hold changes back;
+the new budget is rounded to the minor unit and clamped to [min, max] (a change the clamp
+cancels is no change); an account cap gives scale-up room to the highest ROAS first; big
+changes (and pauses, if the rule says so) require approval.  Every row gets a reason code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autoscaler.money import format_money
+from autoscaler.rules import ScalingRule
+
+# Rule settings the decision reads, copied onto each row by with_rules().
+RULE_COLUMNS = (
+    "rule_id",
+    "roas_scale_up_aggressive",
+    "roas_scale_up",
+    "roas_scale_down",
+    "roas_pause",
+    "ctr_scale_up_aggressive",
+    "multiplier_aggressive_up",
+    "multiplier_up",
+    "multiplier_down",
+    "min_daily_budget",
+    "max_daily_budget",
+    "require_approval_threshold",
+    "pause_requires_approval",
+    "min_impressions",
+    "min_conversions",
+    "cooldown_hours",
+    "allow_changes_during_learning",
+    "account_daily_budget_cap",
+)
+METRIC_COLUMNS = ("entity_id", "daily_budget", "spend", "revenue", "impressions", "clicks")
+# Optional: conversions (0), status ("ACTIVE"), learning, locked (False), last_budget_change_at (never).
+
+ACTIONS = ("scale_up_aggressive", "scale_up", "scale_down", "pause", "maintain", "no_change")
+
+
+class DecisionInputError(ValueError):
+    """A frame the decision cannot run on, naming the column and rule."""
+
+
+def with_rules(frame: pd.DataFrame, rules: Sequence[ScalingRule]) -> pd.DataFrame:
+    """Attach to each entity the settings of its most specific enabled rule.
+
+    An ad-set rule for the entity beats a campaign rule for its campaign, which beats the
+    account rule.  Entities no rule covers get rule_id NA (and are left alone by decide).
+    """
+    enabled = [r for r in rules if r.enabled]
+    out = frame.copy()
+    chosen = pd.Series(-1, index=out.index, dtype="int64")
+    by_scope = {(r.scope_level, r.scope_entity_id): i for i, r in enumerate(enabled)}
+    account_rule = next((i for i, r in enumerate(enabled) if r.scope_level == "account"), -1)
+    chosen[:] = account_rule
+    campaign_ids = out["campaign_id"] if "campaign_id" in out else out["entity_id"]
+    for (level, target), index in by_scope.items():
+        if level == "campaign":
+            chosen[(campaign_ids == target).to_numpy()] = index
+    for (level, target), index in by_scope.items():
+        if level == "adset":
+            chosen[(out["entity_id"] == target).to_numpy()] = index
+    table = pd.DataFrame(
+        [{c: (r.rule_id if c == "rule_id" else getattr(r, c)) for c in RULE_COLUMNS} for r in enabled]
+    )
+    if table.empty:
+        table = pd.DataFrame(columns=list(RULE_COLUMNS))
+    picked = table.reindex(chosen.to_numpy()).reset_index(drop=True)
+    picked.index = out.index
+    for column in RULE_COLUMNS:
+        out[column] = picked.get(column, np.nan)
+    out["covered"] = (chosen >= 0).to_numpy()
+    return out
+
+
+# Integer codes inside (fast comparisons); categoricals with these names come out.
+AGGRESSIVE, UP, DOWN, PAUSE, MAINTAIN, NO_CHANGE = range(6)
+REASONS = (
+    "roas_and_ctr_above_aggressive",
+    "roas_above_scale_up",
+    "roas_below_scale_down",
+    "roas_below_pause",
+    "roas_in_band",
+    "clamped_to_limits",
+    "cooldown",
+    "learning_phase",
+    "low_conversions",
+    "low_impressions",
+    "no_spend",
+    "not_active",
+    "locked",
+    "no_rule",
+    "account_cap",
+    "account_cap_partial",
+)
+_REASON = {name: code for code, name in enumerate(REASONS)}
+ACTION_DTYPE = pd.CategoricalDtype(list(ACTIONS))
+REASON_DTYPE = pd.CategoricalDtype(list(REASONS))
+
+
+def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A numeric column as floats, refusing text and negatives by name."""
+    values = frame[column].to_numpy()
+    if values.dtype.kind not in "iuf":
+        coerced = pd.to_numeric(frame[column], errors="coerce")
+        values = coerced.to_numpy(dtype=float, na_value=np.nan)
+        if column != "daily_budget" and np.isnan(values).any():
+            bad = frame["entity_id"].to_numpy()[np.flatnonzero(np.isnan(values))[0]]
+            raise DecisionInputError(f"{column}: must be a number (entity {bad})")
+    values = values.astype(float, copy=False)
+    if (values < 0).any():
+        bad = frame["entity_id"].to_numpy()[np.flatnonzero(values < 0)[0]]
+        raise DecisionInputError(f"{column}: must not be negative (entity {bad})")
+    return values
+
+
+def _flag(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    return frame[column].fillna(False).to_numpy(dtype=bool)
+
+
+def _hours_since(frame: pd.DataFrame, now: pd.Timestamp) -> np.ndarray:
+    """Hours since the last budget change (inf when never)."""
+    if "last_budget_change_at" not in frame.columns:
+        return np.full(len(frame), np.inf)
+    stamps = pd.to_datetime(frame["last_budget_change_at"], utc=True).to_numpy(dtype="datetime64[ns]")
+    hours = (
+        np.datetime64(pd.Timestamp(now).tz_convert("UTC").tz_localize(None), "ns") - stamps
+    ) / np.timedelta64(1, "h")
+    return np.where(np.isnat(stamps), np.inf, hours)
+
+
+def decide(frame: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+    """One decision per row: action, reason, new budget and status, approval, ROAS and CTR.
+
+    Money columns are integers in minor units.  Returns the input columns plus ``roas``,
+    ``ctr``, ``action``, ``reason`` (categoricals), ``new_daily_budget``, ``new_status``,
+    ``requires_approval``.  The input frame is not modified.
+    """
+    missing = [c for c in (*METRIC_COLUMNS, *RULE_COLUMNS) if c not in frame.columns]
+    if missing:
+        raise DecisionInputError(f"missing columns: {', '.join(missing)}")
+    n = len(frame)
+    spend, revenue = _numbers(frame, "spend"), _numbers(frame, "revenue")
+    impressions, clicks = _numbers(frame, "impressions"), _numbers(frame, "clicks")
+    conversions = _numbers(frame, "conversions") if "conversions" in frame.columns else np.zeros(n)
+    budget = _numbers(frame, "daily_budget")
+    status = frame["status"].to_numpy() if "status" in frame.columns else np.full(n, "ACTIVE", dtype=object)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        roas = np.where(spend > 0, revenue / spend, np.nan)
+        ctr = np.where(impressions > 0, clicks / impressions, 0.0)
+
+    def col(name: str) -> np.ndarray:
+        return frame[name].to_numpy(dtype=float, na_value=np.nan)
+
+    # The seed's classification (comparisons with NaN are false: no spend means maintain here,
+    # and the no_spend hold below records why nothing changes).
+    aggressive = (roas > col("roas_scale_up_aggressive")) & (ctr > col("ctr_scale_up_aggressive"))
+    up = ~aggressive & (roas > col("roas_scale_up"))
+    down = (roas >= col("roas_pause")) & (roas < col("roas_scale_down"))
+    pause = roas < col("roas_pause")
+    action = np.full(n, MAINTAIN, dtype=np.int8)
+    action[pause], action[down], action[up], action[aggressive] = PAUSE, DOWN, UP, AGGRESSIVE
+    reason = action.copy()  # the classification reasons share the first five codes
+
+    multiplier = np.ones(n)
+    multiplier = np.where(aggressive, col("multiplier_aggressive_up"), multiplier)
+    multiplier = np.where(up, col("multiplier_up"), multiplier)
+    multiplier = np.where(down, col("multiplier_down"), multiplier)
+    resizing = action <= DOWN
+    # Round half up to the minor unit (budgets are integers of it), then clamp.
+    clamped = np.clip(np.floor(budget * multiplier + 0.5), col("min_daily_budget"), col("max_daily_budget"))
+    new_budget = np.where(resizing, clamped, budget)
+
+    # Holds, each judged against the classification; the first that applies in this order is
+    # the reason recorded (no_rule, locked, ..., clamped_to_limits): the most basic wins.
+    changing = action <= PAUSE
+    covered = _flag(frame, "covered") if "covered" in frame.columns else np.ones(n, dtype=bool)
+    learning_held = _flag(frame, "learning") & ~frame["allow_changes_during_learning"].fillna(False).to_numpy(
+        dtype=bool
+    )
+    holds = (
+        (~covered, "no_rule"),
+        (_flag(frame, "locked"), "locked"),
+        (status != "ACTIVE", "not_active"),
+        (spend <= 0, "no_spend"),
+        (impressions < col("min_impressions"), "low_impressions"),
+        (conversions < col("min_conversions"), "low_conversions"),
+        (learning_held & changing, "learning_phase"),
+        ((_hours_since(frame, now) < col("cooldown_hours")) & changing, "cooldown"),
+        (resizing & (new_budget == budget), "clamped_to_limits"),
+    )
+    # One pass instead of a masked assignment per hold.
+    held = np.select([mask for mask, _ in holds], [_REASON[code] for _, code in holds], default=-1)
+    is_held = held >= 0
+    action = np.where(is_held, NO_CHANGE, action).astype(np.int8)
+    reason = np.where(is_held, held, reason).astype(np.int8)
+    new_budget = np.where(action <= DOWN, new_budget, budget)
+
+    caps = col("account_daily_budget_cap")
+    if not np.isnan(caps).all():
+        _apply_account_cap(action, reason, new_budget, budget, roas, caps, status == "ACTIVE")
+
+    threshold = col("require_approval_threshold")
+    resized = action <= DOWN
+    requires_approval = (resized & (new_budget > np.where(np.isnan(threshold), np.inf, threshold))) | (
+        (action == PAUSE) & frame["pause_requires_approval"].fillna(False).to_numpy(dtype=bool)
+    )
+    return frame.assign(
+        roas=roas,
+        ctr=ctr,
+        action=pd.Categorical.from_codes(action, dtype=ACTION_DTYPE, validate=False),
+        reason=pd.Categorical.from_codes(reason, dtype=REASON_DTYPE, validate=False),
+        new_daily_budget=new_budget.astype(np.int64),
+        new_status=np.where(action == PAUSE, "PAUSED", status),
+        requires_approval=requires_approval,
+        daily_budget=budget.astype(np.int64),
+    )
+
+
+def _apply_account_cap(
+    action: np.ndarray,
+    reason: np.ndarray,
+    new_budget: np.ndarray,
+    budget: np.ndarray,
+    roas: np.ndarray,
+    caps: np.ndarray,
+    active: np.ndarray,
+) -> None:
+    """Give the room under each account cap to the highest-ROAS scale-ups first (in place)."""
+    ups = action <= UP
+    for cap in np.unique(caps[~np.isnan(caps)]):
+        group = caps == cap
+        committed = new_budget[active & group & ~ups].sum() + budget[ups & group].sum()
+        room = cap - committed
+        members = np.flatnonzero(ups & group)
+        for i in members[np.argsort(-roas[members], kind="stable")]:
+            wanted = new_budget[i] - budget[i]
+            if room >= wanted:
+                room -= wanted
+            elif room > 0:
+                new_budget[i] = budget[i] + room
+                reason[i] = _REASON["account_cap_partial"]
+                room = 0
+            else:
+                action[i], reason[i], new_budget[i] = NO_CHANGE, _REASON["account_cap"], budget[i]
+
+
+def _x(value: float) -> str:
+    return f"{value:.1f}x"
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:g}%"
+
+
+def reasoning(row: Any, currency: str) -> str:
+    """The sentence for one decision, e.g. 'Exceptional performance: ROAS 4.20x (>4.0x) and CTR 3.50% (>3%)'."""
+    r = row
+    texts: dict[str, Any] = {
+        "roas_and_ctr_above_aggressive": lambda: (
+            f"Exceptional performance: ROAS {r.roas:.2f}x (>{_x(r.roas_scale_up_aggressive)}) "
+            f"and CTR {r.ctr * 100:.2f}% (>{_pct(r.ctr_scale_up_aggressive)})"
+        ),
+        "roas_above_scale_up": lambda: f"Strong performance: ROAS {r.roas:.2f}x (>{_x(r.roas_scale_up)})",
+        "roas_below_scale_down": lambda: (
+            f"Weak performance: ROAS {r.roas:.2f}x (between {_x(r.roas_pause)} and {_x(r.roas_scale_down)})"
+        ),
+        "roas_below_pause": lambda: f"Losing money: ROAS {r.roas:.2f}x (<{_x(r.roas_pause)}), pausing",
+        "roas_in_band": lambda: (
+            f"Holding: ROAS {r.roas:.2f}x is within {_x(r.roas_scale_down)}-{_x(r.roas_scale_up)}"
+        ),
+        "clamped_to_limits": lambda: (
+            f"No change: the budget is already at the rule's limit ({format_money(int(r.daily_budget), currency)})"
+        ),
+        "cooldown": lambda: f"No change: budget changed less than {int(r.cooldown_hours)}h ago",
+        "learning_phase": lambda: "No change: the entity is in Meta's learning phase",
+        "low_conversions": lambda: (
+            f"No change: {int(getattr(r, 'conversions', 0))} conversions, fewer than {int(r.min_conversions)}"
+        ),
+        "low_impressions": lambda: (
+            f"No change: {int(r.impressions):,} impressions, fewer than {int(r.min_impressions):,}"
+        ),
+        "no_spend": lambda: "No change: no spend in the window",
+        "not_active": lambda: f"No change: the entity is {getattr(r, 'status', 'not active')}",
+        "locked": lambda: "No change: locked by an operator",
+        "no_rule": lambda: "No change: no enabled rule covers this entity",
+        "account_cap": lambda: "No change: the account's daily budget cap leaves no room (higher ROAS first)",
+        "account_cap_partial": lambda: (
+            f"Partly scaled: ROAS {r.roas:.2f}x, limited by the account's daily budget cap"
+        ),
+    }
+    text: str = texts[str(r.reason)]()
+    return text
+
+
+def _row_precondition(row: dict[str, Any]) -> str | None:
+    if not row.get("covered", True):
+        return "no_rule"
+    if row.get("locked"):
+        return "locked"
+    if row.get("status", "ACTIVE") != "ACTIVE":
+        return "not_active"
+    if float(row["spend"]) <= 0:
+        return "no_spend"
+    if float(row["impressions"]) < row["min_impressions"]:
+        return "low_impressions"
+    if float(row.get("conversions", 0)) < row["min_conversions"]:
+        return "low_conversions"
+    return None
+
+
+def _row_classify(row: dict[str, Any]) -> tuple[str, str, float]:
+    roas = float(row["revenue"]) / float(row["spend"])
+    impressions = float(row["impressions"])
+    ctr = float(row["clicks"]) / impressions if impressions else 0.0
+    if roas > row["roas_scale_up_aggressive"] and ctr > row["ctr_scale_up_aggressive"]:
+        return "scale_up_aggressive", "roas_and_ctr_above_aggressive", row["multiplier_aggressive_up"]
+    if roas > row["roas_scale_up"]:
+        return "scale_up", "roas_above_scale_up", row["multiplier_up"]
+    if row["roas_pause"] <= roas < row["roas_scale_down"]:
+        return "scale_down", "roas_below_scale_down", row["multiplier_down"]
+    if roas < row["roas_pause"]:
+        return "pause", "roas_below_pause", 1.0
+    return "maintain", "roas_in_band", 1.0
+
+
+def decide_row(row: dict[str, Any], now: pd.Timestamp) -> tuple[str, str, int]:
+    """The same rule one entity at a time (the benchmark's comparison; no account cap)."""
+    budget = float(row["daily_budget"])
+    held = _row_precondition(row)
+    if held:
+        return "no_change", held, int(budget)
+    action, reason, multiplier = _row_classify(row)
+    if action == "maintain":
+        return action, reason, int(budget)
+    if row.get("learning") and not row["allow_changes_during_learning"]:
+        return "no_change", "learning_phase", int(budget)
+    last = row.get("last_budget_change_at")
+    if (
+        last is not None
+        and not pd.isna(last)
+        and (now - pd.Timestamp(last)).total_seconds() / 3600 < row["cooldown_hours"]
+    ):
+        return "no_change", "cooldown", int(budget)
+    if action == "pause":
+        return action, reason, int(budget)
+    new = min(
+        max(float(np.floor(budget * multiplier + 0.5)), row["min_daily_budget"]), row["max_daily_budget"]
+    )
+    if new == budget:
+        return "no_change", "clamped_to_limits", int(budget)
+    return action, reason, int(new)

@@ -1,0 +1,141 @@
+"""`autoscaler evaluate`: the decision from files, with no side effects, and clear refusals."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from autoscaler.cli import main
+
+RULE = {"min_daily_budget": 10, "max_daily_budget": 1000, "require_approval_threshold": 500}
+METRICS = """entity_id,daily_budget,spend,revenue,impressions,clicks
+123,200,1000,4200,15000,525
+124,450,800,2800,20000,300
+125,100,500,600,9000,90
+126,100,500,400,9000,90
+127,100,10,100,500,5
+"""
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    rule, metrics = tmp_path / "rule.json", tmp_path / "metrics.csv"
+    rule.write_text(json.dumps(RULE))
+    metrics.write_text(METRICS)
+    return rule, metrics
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["evaluate", *argv, "--now", "2026-11-02T15:00:00Z"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_one_decision_per_row_in_major_units(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--rule", str(files[0]), "--metrics", str(files[1]))
+    assert code == 0
+    rows = json.loads(out)
+    assert [
+        (
+            r["entity_id"],
+            r["action"],
+            r["current_daily_budget"],
+            r["new_daily_budget"],
+            r["requires_approval"],
+        )
+        for r in rows
+    ] == [
+        ("123", "scale_up_aggressive", "200.00", "300.00", False),
+        ("124", "scale_up", "450.00", "540.00", True),
+        ("125", "scale_down", "100.00", "70.00", False),
+        ("126", "pause", "100.00", "100.00", False),
+        ("127", "no_change", "100.00", "100.00", False),
+    ]
+    assert rows[0]["reason"] == "Exceptional performance: ROAS 4.20x (>4.0x) and CTR 3.50% (>3%)"
+
+
+def test_csv_output_has_a_header_and_a_row_per_entity(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--rule", str(files[0]), "--metrics", str(files[1]), "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == [
+        "entity_id",
+        "action",
+        "current_daily_budget",
+        "new_daily_budget",
+        "requires_approval",
+        "reason",
+        "reason_code",
+    ]
+    assert len(rows) == 5
+
+
+def test_a_currency_column_sets_the_minor_unit(
+    tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    metrics = tmp_path / "jpy.csv"
+    metrics.write_text(
+        "entity_id,daily_budget,spend,revenue,impressions,clicks,currency\n9,1999,1000,3500,5000,50,JPY\n"
+    )
+    rule = tmp_path / "rule.json"
+    rule.write_text(json.dumps({"min_daily_budget": 100, "max_daily_budget": 100000}))
+    code, out, _ = run(capsys, "--rule", str(rule), "--metrics", str(metrics))
+    assert code == 0
+    assert json.loads(out)[0]["new_daily_budget"] == "2399"
+
+
+@pytest.mark.parametrize(
+    ("metrics", "says"),
+    [
+        ("entity_id,daily_budget,spend\n1,2,3\n", "missing column(s): revenue, impressions, clicks"),
+        (
+            "entity_id,daily_budget,spend,revenue,impressions,clicks\n1,200,abc,1,1,1\n",
+            "spend: must be a non-negative number (row 2, entity '1', got 'abc')",
+        ),
+        (
+            "entity_id,daily_budget,spend,revenue,impressions,clicks\n1,200,-3,1,1,1\n",
+            "spend: must be a non-negative number",
+        ),
+        (
+            "entity_id,daily_budget,spend,revenue,impressions,clicks\n1,200.001,3,1,1,1\n",
+            "daily_budget: finer than USD's minor unit (row 2)",
+        ),
+        (
+            "entity_id,daily_budget,spend,revenue,impressions,clicks,colour\n1,2,3,1,1,1,red\n",
+            "unknown column(s): colour",
+        ),
+        (
+            "entity_id,daily_budget,spend,revenue,impressions,clicks\n1,200,3,1,1,1\n1,200,3,1,1,1\n",
+            "each entity appears once",
+        ),
+        ("", "not a readable CSV"),
+    ],
+)
+def test_malformed_metrics_are_refused_naming_the_column(
+    tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str], metrics: str, says: str
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(metrics)
+    code, out, err = run(capsys, "--rule", str(files[0]), "--metrics", str(bad))
+    assert code == 2
+    assert out == ""
+    assert says in err
+
+
+def test_an_invalid_rule_is_refused_naming_each_field(
+    tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    rule = tmp_path / "rule.json"
+    rule.write_text(json.dumps({"min_daily_budget": 10, "max_daily_budget": 5, "multiplier_up": 0.9}))
+    code, _, err = run(capsys, "--rule", str(rule), "--metrics", str(files[1]))
+    assert code == 2
+    assert "max_daily_budget: must be at least min_daily_budget" in err
+    assert "multiplier_up: Input should be greater than 1" in err

@@ -1,0 +1,259 @@
+"""The scaling decision, rule by rule: the seed's thresholds, then the safety around them."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autoscaler.policy import decide, decide_row, reasoning, with_rules
+from autoscaler.rules import ScalingRule
+
+NOW = pd.Timestamp("2026-11-02T15:00:00Z")
+
+
+def rule(rule_id: int = 1, **settings: Any) -> ScalingRule:
+    base = {"account_id": "act_1", "min_daily_budget": 1_000, "max_daily_budget": 100_000, **settings}
+    return ScalingRule.parse(base).model_copy(update={"rule_id": rule_id})
+
+
+def entity(
+    roas: float, ctr: float = 0.01, budget: int = 20_000, impressions: int = 15_000, **extra: Any
+) -> dict[str, Any]:
+    spend = 100_000
+    return {
+        "entity_id": extra.pop("entity_id", "1"),
+        "daily_budget": budget,
+        "spend": spend,
+        "revenue": round(roas * spend),
+        "impressions": impressions,
+        "clicks": round(ctr * impressions),
+        **extra,
+    }
+
+
+def run(*entities: dict[str, Any], rules: list[ScalingRule] | None = None) -> pd.DataFrame:
+    return decide(with_rules(pd.DataFrame(list(entities)), rules or [rule()]), NOW)
+
+
+def one(**kwargs: Any) -> Any:
+    rules = kwargs.pop("rules", None)
+    return next(run(entity(**kwargs), rules=rules).itertuples())
+
+
+def test_the_seeds_worked_example() -> None:
+    decision = one(
+        roas=4.2,
+        ctr=0.035,
+        budget=20_000,
+        impressions=15_000,
+        rules=[rule(min_daily_budget=1_000, max_daily_budget=100_000, require_approval_threshold=50_000)],
+    )
+    assert decision.action == "scale_up_aggressive"
+    assert decision.new_daily_budget == 30_000
+    assert not decision.requires_approval
+    assert reasoning(decision, "USD") == "Exceptional performance: ROAS 4.20x (>4.0x) and CTR 3.50% (>3%)"
+
+
+@pytest.mark.parametrize(
+    ("roas", "ctr", "action", "new_budget"),
+    [
+        (4.01, 0.031, "scale_up_aggressive", 30_000),
+        (4.0, 0.05, "scale_up", 24_000),  # not above 4.0: the aggressive branch is strict
+        (4.5, 0.03, "scale_up", 24_000),  # CTR exactly 3% is not above it
+        (3.01, 0.0, "scale_up", 24_000),
+        (3.0, 0.05, "maintain", 20_000),  # exactly 3.0 does not scale up
+        (1.5, 0.05, "maintain", 20_000),  # exactly 1.5 is not below scale_down
+        (1.49, 0.05, "scale_down", 14_000),
+        (1.0, 0.05, "scale_down", 14_000),  # exactly the pause threshold scales down
+        (0.99, 0.05, "pause", 20_000),
+        (0.0, 0.05, "pause", 20_000),
+    ],
+)
+def test_thresholds_and_their_boundaries(roas: float, ctr: float, action: str, new_budget: int) -> None:
+    decision = one(roas=roas, ctr=ctr)
+    assert (decision.action, decision.new_daily_budget) == (action, new_budget)
+
+
+def test_a_pause_pauses_and_keeps_the_budget() -> None:
+    decision = one(roas=0.5)
+    assert (decision.new_status, decision.new_daily_budget) == ("PAUSED", 20_000)
+    assert reasoning(decision, "USD") == "Losing money: ROAS 0.50x (<1.0x), pausing"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"impressions": 999}, "low_impressions"),
+        ({"spend": 0, "revenue": 0}, "no_spend"),
+        ({"status": "PAUSED"}, "not_active"),
+        ({"locked": True}, "locked"),
+    ],
+)
+def test_no_change_without_enough_evidence_or_when_not_ours_to_change(
+    change: dict[str, Any], reason: str
+) -> None:
+    row = {**entity(roas=5, ctr=0.05), **change}
+    decision = next(run(row).itertuples())
+    assert (decision.action, decision.reason, decision.new_daily_budget) == ("no_change", reason, 20_000)
+
+
+def test_exactly_min_impressions_is_enough() -> None:
+    assert one(roas=5, ctr=0.05, impressions=1_000).action == "scale_up_aggressive"
+
+
+def test_min_conversions_holds_back_decisions_on_thin_evidence() -> None:
+    decision = next(run({**entity(roas=0.2), "conversions": 2}, rules=[rule(min_conversions=5)]).itertuples())
+    assert (decision.action, decision.reason) == ("no_change", "low_conversions")
+
+
+def test_new_budgets_clamp_to_the_rules_limits() -> None:
+    assert one(roas=3.5, budget=90_000).new_daily_budget == 100_000  # 108,000 clamped to the max
+    assert one(roas=1.2, budget=1_200).new_daily_budget == 1_000  # 840 clamped to the min
+
+
+def test_a_change_the_clamp_cancels_is_no_change() -> None:
+    decision = one(roas=3.5, budget=100_000)
+    assert (decision.action, decision.reason) == ("no_change", "clamped_to_limits")
+    assert one(roas=1.2, budget=1_000).reason == "clamped_to_limits"
+
+
+@pytest.mark.parametrize(
+    ("budget", "action", "expected"), [(1_999, 3.5, 2_399), (1_234, 1.2, 864), (1_001, 3.5, 1_201)]
+)
+def test_new_budgets_round_to_the_minor_unit_in_a_zero_decimal_currency(
+    budget: int, action: float, expected: int
+) -> None:
+    jpy = rule(min_daily_budget=100, max_daily_budget=1_000_000)
+    assert (
+        one(roas=action, budget=budget, rules=[jpy]).new_daily_budget == expected
+    )  # yen: whole yen, half up
+
+
+def test_cooldown_holds_a_recently_changed_entity() -> None:
+    recent = one(roas=5, ctr=0.05, last_budget_change_at=NOW - pd.Timedelta(hours=23))
+    assert (recent.action, recent.reason) == ("no_change", "cooldown")
+    assert (
+        one(roas=5, ctr=0.05, last_budget_change_at=NOW - pd.Timedelta(hours=24)).action
+        == "scale_up_aggressive"
+    )
+    assert one(roas=0.5, last_budget_change_at=NOW - pd.Timedelta(hours=1)).reason == "cooldown"  # pauses too
+    no_cooldown = rule(cooldown_hours=0)
+    assert (
+        one(roas=5, ctr=0.05, last_budget_change_at=NOW, rules=[no_cooldown]).action == "scale_up_aggressive"
+    )
+
+
+def test_maintain_is_not_a_change_so_cooldown_does_not_apply() -> None:
+    assert one(roas=2, last_budget_change_at=NOW).action == "maintain"
+
+
+def test_learning_phase_holds_changes_unless_the_rule_allows() -> None:
+    assert one(roas=5, ctr=0.05, learning=True).reason == "learning_phase"
+    assert (
+        one(roas=5, ctr=0.05, learning=True, rules=[rule(allow_changes_during_learning=True)]).action
+        == "scale_up_aggressive"
+    )
+
+
+def test_approval_is_required_above_the_threshold_and_for_pauses_when_configured() -> None:
+    strict = rule(require_approval_threshold=25_000, pause_requires_approval=True)
+    assert one(roas=5, ctr=0.05, rules=[strict]).requires_approval  # 30,000 > 25,000
+    assert not one(roas=3.5, rules=[strict]).requires_approval  # 24,000
+    assert one(roas=0.5, rules=[strict]).requires_approval
+    assert not one(roas=0.5).requires_approval  # the default: pauses need no approval
+    assert not one(roas=2, rules=[strict]).requires_approval  # maintain never does
+
+
+def test_the_account_cap_gives_room_to_the_highest_roas_first() -> None:
+    capped = rule(account_daily_budget_cap=100_000 + 10_000 + 10_000 + 10_000 + 6_000)
+    frame = run(
+        entity(entity_id="big", roas=2.0, budget=100_000),  # maintain: stays committed
+        entity(entity_id="a", roas=3.5, budget=10_000),  # wants +2,000
+        entity(entity_id="b", roas=5.0, ctr=0.05, budget=10_000),  # wants +5,000, highest ROAS
+        entity(entity_id="c", roas=3.2, budget=10_000),  # wants +2,000, lowest ROAS
+        rules=[capped],
+    ).set_index("entity_id")
+    # Room is 6,000: b takes 5,000, a gets the last 1,000, c nothing.
+    assert frame.loc["b", "new_daily_budget"] == 15_000
+    assert (frame.loc["a", "new_daily_budget"], frame.loc["a", "reason"]) == (11_000, "account_cap_partial")
+    assert (frame.loc["c", "action"], frame.loc["c", "reason"], frame.loc["c", "new_daily_budget"]) == (
+        "no_change",
+        "account_cap",
+        10_000,
+    )
+
+
+def test_campaign_and_ad_set_rules_override_the_account_rule() -> None:
+    rules = [
+        rule(1),
+        rule(2, scope_level="campaign", scope_entity_id="900", roas_scale_up=4.5, roas_scale_up_aggressive=6),
+        rule(
+            3,
+            scope_level="adset",
+            scope_entity_id="3",
+            roas_scale_up=2.5,
+            roas_scale_up_aggressive=2.6,
+            ctr_scale_up_aggressive=0.5,
+        ),
+    ]
+    frame = run(
+        entity(entity_id="1", roas=3.5, campaign_id="800"),
+        entity(entity_id="2", roas=3.5, campaign_id="900"),
+        entity(entity_id="3", roas=2.8, campaign_id="900"),
+        rules=rules,
+    ).set_index("entity_id")
+    assert frame["rule_id"].astype(int).to_dict() == {"1": 1, "2": 2, "3": 3}
+    assert frame["action"].to_dict() == {"1": "scale_up", "2": "maintain", "3": "scale_up"}
+
+
+def test_disabled_rules_do_not_apply_and_uncovered_entities_are_left_alone() -> None:
+    off = rule(1).model_copy(update={"enabled": False})
+    decision = next(run(entity(roas=5, ctr=0.05), rules=[off]).itertuples())
+    assert (decision.action, decision.reason) == ("no_change", "no_rule")
+
+
+def test_every_reason_has_a_sentence() -> None:
+    rows = run(
+        entity(entity_id="1", roas=5, ctr=0.05),
+        entity(entity_id="2", roas=0.5, locked=True),
+        entity(entity_id="3", roas=2, impressions=10),
+        rules=[rule()],
+    )
+    assert all(reasoning(r, "EUR") for r in rows.itertuples())
+
+
+def test_the_vectorised_decision_equals_the_row_at_a_time_one() -> None:
+    rng = np.random.default_rng(11)
+    n = 3_000
+    frame = pd.DataFrame(
+        {
+            "entity_id": [str(i) for i in range(n)],
+            "daily_budget": rng.integers(500, 200_000, n),
+            "spend": rng.choice([0, *rng.integers(1, 500_000, 20)], n),
+            "revenue": rng.integers(0, 2_000_000, n),
+            "impressions": rng.integers(0, 50_000, n),
+            "clicks": rng.integers(0, 2_000, n),
+            "conversions": rng.integers(0, 30, n),
+            "status": rng.choice(["ACTIVE", "ACTIVE", "PAUSED"], n),
+            "learning": rng.random(n) < 0.1,
+            "locked": rng.random(n) < 0.05,
+            "last_budget_change_at": NOW - pd.to_timedelta(rng.integers(0, 72, n), unit="h"),
+        }
+    )
+    attached = with_rules(frame, [rule(min_conversions=3)])
+    vectorised = decide(attached, NOW)
+    rowwise = [decide_row(cast(dict[str, Any], row), NOW) for row in attached.to_dict(orient="records")]
+    assert (
+        list(zip(vectorised["action"], vectorised["reason"], vectorised["new_daily_budget"], strict=True))
+        == rowwise
+    )
+
+
+def test_missing_or_negative_inputs_are_refused_naming_the_column() -> None:
+    with pytest.raises(ValueError, match="missing columns: clicks"):
+        decide(with_rules(pd.DataFrame([entity(roas=2)]).drop(columns="clicks"), [rule()]), NOW)
+    with pytest.raises(ValueError, match="spend: must not be negative"):
+        decide(with_rules(pd.DataFrame([{**entity(roas=2), "spend": -1}]), [rule()]), NOW)
