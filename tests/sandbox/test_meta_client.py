@@ -392,3 +392,15 @@ def test_the_client_is_configured_from_the_airflow_connection(
     )
     with pytest.raises(ValueError, match="connection 'meta_ads_default': unknown extra field"):
         meta_config()
+
+
+def test_a_query_expected_to_be_big_goes_straight_to_an_async_report(
+    demo: RunningSandbox, clock: FakeClock
+) -> None:
+    meta = client(demo.url, clock, async_rows_threshold=100)
+    rows = meta.insights(ACCOUNT, "USD", date_preset="yesterday", hourly=True, expected_rows=30 * 24)
+    assert len(rows) == 720
+    insights_calls = [
+        (r["method"], r["path"]) for r in requests_log(demo.url) if r["path"].endswith("insights")
+    ]
+    assert insights_calls[0] == ("POST", f"{ACCOUNT}/insights")  # no synchronous attempt first
