@@ -80,6 +80,19 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def target_lines(result: dict[str, Any]) -> list[str]:
+    return [
+        f"  target {name}: {'met' if ok else 'NOT met'}" for name, ok in result.get("targets", {}).items()
+    ]
+
+
+def main(name: str, run: Callable[[], dict[str, Any]], report: Callable[[dict[str, Any]], str]) -> None:
+    """Run one benchmark on its own: print its report and save its figures."""
+    outcome = run()
+    print(report(outcome))
+    print(f"saved to {save(name, outcome)}")
+
+
 def save(name: str, result: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"

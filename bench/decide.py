@@ -15,7 +15,7 @@ import pandas as pd
 
 from autoscaler.policy import decide, decide_row, with_rules
 from autoscaler.rules import ScalingRule
-from bench.common import median
+from bench.common import median, target_lines
 
 ENTITIES = 1_000_000
 ROW_SAMPLE = 50_000
@@ -94,13 +94,10 @@ def report(result: dict[str, Any]) -> str:
         f"  row at a time   {result['row_at_a_time_per_second']:>12,.0f} evaluations/s (on {result['row_sample']:,} of them, same answers; median of {REPEAT})",
         f"  speed-up        {result['speedup']:.0f}x",
     ]
-    lines += [f"  target {k}: {'met' if v else 'NOT met'}" for k, v in result["targets"].items()]
-    return "\n".join(lines)
+    return "\n".join([*lines, *target_lines(result)])
 
 
 if __name__ == "__main__":
-    from bench.common import save
+    from bench.common import main
 
-    outcome = run()
-    print(report(outcome))
-    print(f"saved to {save('decide', outcome)}")
+    main("decide", run, report)

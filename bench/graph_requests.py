@@ -31,6 +31,7 @@ from facebook_business.api import FacebookAdsApi, FacebookSession
 from autoscaler.meta import BudgetChange, MetaClient, MetaConfig
 from autoscaler.sandbox.scenario import load_scenario
 from autoscaler.sandbox.server import RunningSandbox
+from bench.common import target_lines
 
 ACCOUNT = "act_2000"
 CHANGES = 237  # about one holder in eight changes in a busy hour
@@ -172,13 +173,10 @@ def report(result: dict[str, Any]) -> str:
         f"  the seed's per-campaign approach, same work:       {seed['http_requests']:,} requests ({seed['read_requests']:,} reads + {seed['write_requests']:,} writes)",
         f"  sandbox serving: {srv['simple_reads_per_second']:,.0f} simple reads/s; one 3,000-row insights page in {srv['insights_3000_rows_seconds']:.2f} s",
     ]
-    lines += [f"  target {k}: {'met' if v else 'NOT met'}" for k, v in result["targets"].items()]
-    return "\n".join(lines)
+    return "\n".join([*lines, *target_lines(result)])
 
 
 if __name__ == "__main__":
-    from bench.common import save
+    from bench.common import main
 
-    outcome = run()
-    print(report(outcome))
-    print(f"saved to {save('graph_requests', outcome)}")
+    main("graph_requests", run, report)

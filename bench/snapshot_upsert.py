@@ -27,7 +27,7 @@ from autoscaler.store.snapshots import (
     staging_rows,
     upsert_snapshots,
 )
-from bench.common import bench_database, median, save, timed
+from bench.common import bench_database, median, target_lines, timed
 
 ROWS = 200_000
 ENTITIES = 10_000
@@ -151,11 +151,10 @@ def report(result: dict[str, Any]) -> str:
         f"  of which preparing rows  {s['row_preparation_only']:.2f} s (both paths)",
         f"  ratio upsert/raw COPY   {result['ratio_upsert_insert_to_raw_copy']:.2f}",
     ]
-    lines += [f"  target {k}: {'met' if v else 'NOT met'}" for k, v in result["targets"].items()]
-    return "\n".join(lines)
+    return "\n".join([*lines, *target_lines(result)])
 
 
 if __name__ == "__main__":
-    outcome = run()
-    print(report(outcome))
-    print(f"saved to {save('snapshot_upsert', outcome)}")
+    from bench.common import main
+
+    main("snapshot_upsert", run, report)

@@ -190,14 +190,19 @@ def test_current_budgets_are_read_50_ids_a_request(demo: RunningSandbox, clock: 
 # ---- writes ------------------------------------------------------------------------------
 
 
+def raise_budgets(meta: MetaClient, account: str, count: int) -> list[BudgetChange]:
+    """Raise the first ``count`` budget holders by 100 minor units each."""
+    holders = meta.list_budget_holders(account).head(count)
+    return [
+        BudgetChange(e, daily_budget=int(b) + 100)
+        for e, b in zip(holders["entity_id"], holders["daily_budget"], strict=True)
+    ]
+
+
 def test_writes_go_in_batches_of_at_most_50(clock: FakeClock) -> None:
     with sandbox(scenario="bench-2000", clock=clock) as running:
         meta = client(running.url, clock)
-        holders = meta.list_budget_holders("act_2000").head(120)
-        changes = [
-            BudgetChange(e, daily_budget=int(b) + 100)
-            for e, b in zip(holders["entity_id"], holders["daily_budget"], strict=True)
-        ]
+        changes = raise_budgets(meta, "act_2000", 120)
         results = meta.apply(changes)
         assert all(r.ok for r in results)
         writes = [r["writes"] for r in requests_log(running.url) if r["writes"]]
@@ -210,12 +215,7 @@ def test_writes_go_in_batches_of_at_most_50(clock: FakeClock) -> None:
 def test_calls_failing_inside_a_batch_are_retried_and_never_applied_twice(clock: FakeClock) -> None:
     with sandbox("batch_partial=0.3,seed=3", scenario="bench-2000", clock=clock) as running:
         meta = client(running.url, clock)
-        holders = meta.list_budget_holders("act_2000").head(100)
-        changes = [
-            BudgetChange(e, daily_budget=int(b) + 100)
-            for e, b in zip(holders["entity_id"], holders["daily_budget"], strict=True)
-        ]
-        results = meta.apply(changes)
+        results = meta.apply(raise_budgets(meta, "act_2000", 100))
         assert all(r.ok for r in results)
         assert len(history(running.url)) == 100
         assert sum(1 for r in requests_log(running.url) if r["writes"]) > 2  # some had to be retried
@@ -253,11 +253,11 @@ def test_status_changes_pause_an_entity(demo: RunningSandbox, clock: FakeClock) 
 
 
 def test_a_bad_token_fails_at_once_naming_the_connection(demo: RunningSandbox, clock: FakeClock) -> None:
-    meta = client(demo.url, clock, token="EAAwrongToken0123456789", connection_id="meta_ads_prod")
+    meta = client(demo.url, clock, token="EAA_wrong_token_for_tests", connection_id="meta_ads_prod")
     with pytest.raises(AuthError, match="connection 'meta_ads_prod'") as caught:
         meta.get_account(ACCOUNT)
     assert meta.requests_made == 1
-    assert "EAAwrongToken0123456789" not in str(caught.value)
+    assert "EAA_wrong_token_for_tests" not in str(caught.value)
 
 
 def test_an_expired_token_is_not_retried(clock: FakeClock) -> None:
@@ -333,7 +333,7 @@ def test_appsecret_proof_is_sent_and_checked(clock: FakeClock) -> None:
 def test_the_token_never_reaches_a_log_line_or_an_error(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    secret = "EAAsandboxSecretToken0123456789"
+    secret = "EAA_fake_sandbox_token_for_tests"
     scenario = replace(load_scenario("demo"), access_token=secret)
     caplog.set_level(logging.DEBUG)
     with RunningSandbox(

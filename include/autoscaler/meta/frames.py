@@ -45,6 +45,24 @@ def _minor_int(value: Any) -> int | None:
     return int(value)
 
 
+def _holds_budget(obj: dict[str, Any]) -> bool:
+    return bool(obj.get("daily_budget") or obj.get("lifetime_budget"))
+
+
+def _holder_row(obj: dict[str, Any], level: str, campaign_id: str, *, learning: bool) -> dict[str, Any]:
+    return {
+        "entity_id": str(obj["id"]),
+        "level": level,
+        "campaign_id": campaign_id,
+        "name": obj.get("name"),
+        "status": obj.get("status"),
+        "effective_status": obj.get("effective_status"),
+        "daily_budget": _minor_int(obj.get("daily_budget")),
+        "lifetime_budget": _minor_int(obj.get("lifetime_budget")),
+        "learning": learning,
+    }
+
+
 def budget_holders(adsets: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Budget holders from ad sets read with their campaign expanded.
 
@@ -57,35 +75,12 @@ def budget_holders(adsets: Iterable[dict[str, Any]]) -> pd.DataFrame:
         campaign = adset.get("campaign") or {}
         campaign_id = str(adset.get("campaign_id") or campaign.get("id"))
         learning = (adset.get("learning_stage_info") or {}).get("status") == "LEARNING"
-        if campaign.get("daily_budget") or campaign.get("lifetime_budget"):
+        if _holds_budget(campaign):
             if learning:
                 learning_campaigns.add(campaign_id)
-            rows.setdefault(
-                campaign_id,
-                {
-                    "entity_id": campaign_id,
-                    "level": "campaign",
-                    "campaign_id": campaign_id,
-                    "name": campaign.get("name"),
-                    "status": campaign.get("status"),
-                    "effective_status": campaign.get("effective_status"),
-                    "daily_budget": _minor_int(campaign.get("daily_budget")),
-                    "lifetime_budget": _minor_int(campaign.get("lifetime_budget")),
-                    "learning": False,
-                },
-            )
-        elif adset.get("daily_budget") or adset.get("lifetime_budget"):
-            rows[str(adset["id"])] = {
-                "entity_id": str(adset["id"]),
-                "level": "adset",
-                "campaign_id": campaign_id,
-                "name": adset.get("name"),
-                "status": adset.get("status"),
-                "effective_status": adset.get("effective_status"),
-                "daily_budget": _minor_int(adset.get("daily_budget")),
-                "lifetime_budget": _minor_int(adset.get("lifetime_budget")),
-                "learning": learning,
-            }
+            rows.setdefault(campaign_id, _holder_row(campaign, "campaign", campaign_id, learning=False))
+        elif _holds_budget(adset):
+            rows[str(adset["id"])] = _holder_row(adset, "adset", campaign_id, learning=learning)
     for campaign_id in learning_campaigns:
         rows[campaign_id]["learning"] = True
     frame = pd.DataFrame(list(rows.values()), columns=HOLDER_COLUMNS)
