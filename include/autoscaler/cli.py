@@ -193,6 +193,38 @@ def _rules_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- actions -------------------------------------------------------------------------------
+
+
+def _action_json(action: Any) -> dict[str, Any]:
+    from autoscaler.money import to_major
+
+    data = dict(action.__dict__)
+    for name in ("budget_before", "budget_after"):
+        if data[name] is not None:
+            data[name] = str(to_major(data[name], action.currency))
+    return data
+
+
+def _actions_decide(args: argparse.Namespace) -> int:
+    from autoscaler.store import actions
+
+    change = actions.approve if args.actions_command == "approve" else actions.reject
+    with _audit_db(args) as engine, engine.begin() as conn:
+        action = change(conn, args.action_id, by=args.by, reason=args.reason)
+    print(f"action {action.action_id} {action.status} by {args.by}: {action.reasoning}")
+    return 0
+
+
+def _actions_list(args: argparse.Namespace) -> int:
+    from autoscaler.store import actions
+
+    with _audit_db(args) as engine, engine.connect() as conn:
+        found = actions.list_actions(conn, account_id=args.account, status=args.status, limit=args.limit)
+    _print_json([_action_json(a) for a in found])
+    return 0
+
+
 # ---- evaluate ------------------------------------------------------------------------------
 
 
@@ -295,6 +327,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rule_id", type=int)
     p.add_argument("--actor", default="cli")
     db_option(p)
+    acts = commands.add_parser("actions", help="scaling actions and approvals").add_subparsers(
+        dest="actions_command", required=True
+    )
+    for verb in ("approve", "reject"):
+        p = add(acts, verb, _actions_decide, f"{verb} a pending action (recorded with who and why)")
+        p.add_argument("action_id", type=int)
+        p.add_argument("--by", required=True, help="who decides (recorded)")
+        p.add_argument("--reason", help="why (recorded)")
+        db_option(p)
+    p = add(acts, "list", _actions_list, "list actions, newest first (money in major units)")
+    p.add_argument("--account")
+    p.add_argument("--status", help="e.g. pending_approval")
+    p.add_argument("--limit", type=int, default=50)
+    db_option(p)
+
     p = add(commands, "evaluate", _evaluate, "show what a rule decides for a metrics CSV (no side effects)")
     p.add_argument("--rule", required=True, help="RULE.json: rule settings, money in major units")
     p.add_argument("--metrics", required=True, help="METRICS.csv (or - for standard input)")
@@ -330,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from autoscaler.embedded_pg import EmbeddedPostgresError
     from autoscaler.migrations import SchemaNotCurrentError
     from autoscaler.store.accounts import UnknownAccountError
+    from autoscaler.store.actions import ActionNotFoundError, ActionStateError
     from autoscaler.store.engine import DatabaseConfigError
     from autoscaler.store.rules import RuleNotFoundError
 
@@ -344,6 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         DatabaseConfigError,
         EmbeddedPostgresError,
         SchemaNotCurrentError,
+        ActionNotFoundError,
+        ActionStateError,
     ) as exc:
         print(f"autoscaler: error: {exc}", file=sys.stderr)
         return 2

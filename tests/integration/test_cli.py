@@ -126,3 +126,43 @@ def test_bad_account_details_are_refused(db_url: URL, capsys: pytest.CaptureFixt
     )
     assert code == 2
     assert "timezone_name: not an IANA time zone: 'Mars/Olympus'" in err
+
+
+def test_approving_and_rejecting_from_the_command_line(
+    db_url: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlalchemy import text
+
+    from autoscaler.store.engine import make_engine
+    from tests import factories
+
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        factories.world(conn)
+        first = factories.insert_action(conn, factories.action_row(1))
+        second = factories.insert_action(
+            conn, factories.action_row(1, entity_id="3001", entity_level="adset")
+        )
+    url = url_of(db_url)
+    code, out, _ = run(
+        capsys, "actions", "approve", str(first), "--by", "dana", "--reason", "ok for the sale", "--url", url
+    )
+    assert code == 0
+    assert out.startswith(f"action {first} approved by dana")
+    code, _, err = run(capsys, "actions", "approve", str(first), "--by", "dana", "--url", url)
+    assert code == 2
+    assert f"action {first} is approved; only pending_approval actions can become approved" in err
+    assert run(capsys, "actions", "reject", str(second), "--by", "erin", "--url", url)[0] == 0
+    code, _, err = run(capsys, "actions", "reject", "424242", "--by", "erin", "--url", url)
+    assert (code, err.strip()) == (2, "autoscaler: error: no scaling action with id 424242")
+    code, out, _ = run(capsys, "actions", "list", "--status", "approved", "--url", url)
+    listed = json.loads(out)
+    assert [(a["action_id"], a["budget_before"], a["budget_after"]) for a in listed] == [
+        (first, "200.00", "300.00")
+    ]
+    with engine.connect() as conn:
+        actors = (
+            conn.execute(text("SELECT actor FROM autoscaler.action_events ORDER BY event_id")).scalars().all()
+        )
+    assert actors[-2:] == ["dana", "erin"]
+    engine.dispose()

@@ -1,0 +1,136 @@
+"""Execute approved actions: absolute writes, checked against what Meta holds now.
+
+Under a per-account advisory lock (so two overlapping runs never both write), for each
+approved live action:
+
+* Meta already holds the target           -> executed, nothing written (a retry after a crash
+                                             between the Meta write and the database commit
+                                             must not apply the change twice);
+* Meta holds something other than before  -> drifted, nothing written (changed by hand);
+* otherwise                               -> written in batches of 50, and executed or failed
+                                             with Meta's answer.
+
+Writes are absolute ("daily_budget = 30000"), never relative, so repeating one is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from autoscaler.meta import BudgetChange, MetaClient
+from autoscaler.store import actions as store
+from autoscaler.store.actions import Action
+
+log = logging.getLogger(__name__)
+
+LOCK_TIMEOUT = "10min"
+
+
+@dataclass
+class ExecuteSummary:
+    account_id: str
+    outcomes: Counter[str] = field(default_factory=Counter)
+    write_requests: int = 0
+
+    def line(self) -> str:
+        parts = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "nothing to execute"
+        return f"{self.account_id}: {parts} ({self.write_requests} write requests)"
+
+
+@contextmanager
+def account_lock(engine: Engine, account_id: str) -> Iterator[None]:
+    """Hold the account's execute lock for the block (waits for another holder, up to 10 min)."""
+    with engine.connect() as conn:
+        conn.execute(text(f"SET lock_timeout = '{LOCK_TIMEOUT}'"))
+        conn.execute(
+            text("SELECT pg_advisory_lock(hashtext('autoscaler.execute:' || :a))"), {"a": account_id}
+        )
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(
+                text("SELECT pg_advisory_unlock(hashtext('autoscaler.execute:' || :a))"), {"a": account_id}
+            )
+            conn.commit()
+
+
+def _at_target(action: Action, held: dict[str, Any]) -> bool:
+    budget_ok = action.budget_after is None or held.get("daily_budget") == action.budget_after
+    status_ok = action.status_after is None or held.get("status") == action.status_after
+    return budget_ok and status_ok
+
+
+def _drifted(action: Action, held: dict[str, Any]) -> str | None:
+    if action.budget_after is not None and held.get("daily_budget") != action.budget_before:
+        return f"Meta holds daily_budget {held.get('daily_budget')}, not {action.budget_before} as decided: changed by someone else"
+    if action.status_after is not None and held.get("status") != action.status_before:
+        return f"Meta holds status {held.get('status')}, not {action.status_before} as decided: changed by someone else"
+    return None
+
+
+def execute_account(engine: Engine, client: MetaClient, account_id: str) -> ExecuteSummary:
+    """Write the account's approved live actions; every outcome is recorded on its action."""
+    summary = ExecuteSummary(account_id)
+    with account_lock(engine, account_id):
+        with engine.connect() as conn:
+            pending = store.approved_live(conn, account_id)
+        if not pending:
+            return summary
+        held = client.read_budgets([a.entity_id for a in pending])
+        to_write: list[Action] = []
+        for action in pending:
+            now_held = held.get(action.entity_id)
+            if now_held is None:
+                _finish(engine, action, "failed", "Meta no longer returns this entity", summary)
+            elif _at_target(action, now_held):
+                _finish(
+                    engine,
+                    action,
+                    "executed",
+                    "Meta already held the target; nothing written",
+                    summary,
+                    now_held,
+                )
+            elif (why := _drifted(action, now_held)) is not None:
+                _finish(engine, action, "drifted", why, summary, now_held)
+            else:
+                to_write.append(action)
+        if to_write:
+            before = client.requests_made
+            results = client.apply(
+                [
+                    BudgetChange(a.entity_id, daily_budget=a.budget_after, status=a.status_after)
+                    for a in to_write
+                ]
+            )
+            summary.write_requests = client.requests_made - before
+            for action, result in zip(to_write, results, strict=True):
+                if result.ok:
+                    _finish(engine, action, "executed", "written to Meta", summary, result.response)
+                else:
+                    error = result.error
+                    _finish(engine, action, "failed", str(error), summary, error.as_dict() if error else None)
+    log.info("%s", summary.line())
+    return summary
+
+
+def _finish(
+    engine: Engine,
+    action: Action,
+    outcome: str,
+    detail: str,
+    summary: ExecuteSummary,
+    response: dict[str, Any] | None = None,
+) -> None:
+    # One short transaction per outcome: what Meta did is recorded as soon as it is known.
+    with engine.begin() as conn:
+        store.finish(conn, action.action_id, outcome, detail=detail, response=response)
+    summary.outcomes[outcome] += 1

@@ -1,0 +1,280 @@
+"""Writes to ``scaling_actions``: decisions become actions, and actions change status.
+
+Every status change goes through here with an actor and a reason; the database records it in
+``action_events`` by trigger (the actor and detail travel as transaction settings) and
+refuses any transition the life cycle does not allow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, RowMapping, text
+
+from autoscaler.policy import reasoning
+
+AUTOSCALER = "autoscaler"
+BUDGET_ACTIONS = ("scale_up_aggressive", "scale_up", "scale_down")
+RECORDED_ACTIONS = (*BUDGET_ACTIONS, "pause")
+
+
+class ActionNotFoundError(LookupError):
+    def __init__(self, action_id: int) -> None:
+        super().__init__(f"no scaling action with id {action_id}")
+        self.action_id = action_id
+
+
+class ActionStateError(RuntimeError):
+    """The action exists but is not in a state that allows the change (a 409, in HTTP terms)."""
+
+
+@dataclass(frozen=True)
+class Action:
+    action_id: int
+    account_id: str
+    entity_id: str
+    entity_level: str
+    action_type: str
+    status: str
+    mode: str
+    currency: str
+    budget_before: int | None
+    budget_after: int | None
+    status_before: str | None
+    status_after: str | None
+    requires_approval: bool
+    reasoning: str
+    run_hour: datetime | None
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> Action:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+def set_actor(conn: Connection, actor: str, detail: str | None = None) -> None:
+    """Who is acting, and why, for the action_events rows this transaction's changes write."""
+    conn.execute(
+        text(
+            "SELECT set_config('autoscaler.actor', :actor, true), set_config('autoscaler.detail', :detail, true)"
+        ),
+        {"actor": actor, "detail": detail or ""},
+    )
+
+
+def record_decisions(
+    conn: Connection,
+    decisions: pd.DataFrame,
+    *,
+    account_id: str,
+    currency: str,
+    run_hour: datetime,
+    window: tuple[datetime, datetime],
+    mode: str,
+    approval_deadline: datetime | None,
+    rule_revisions: dict[int, int],
+) -> list[int]:
+    """Insert one action per decided change; re-running the same run hour inserts nothing new.
+
+    Returns the ids of this run hour's actions (new or already recorded), in entity order.
+    ``decisions`` is policy.decide's output with entity_level in a ``level`` column.
+    """
+    changes = decisions[decisions["action"].isin(RECORDED_ACTIONS)]
+    if changes.empty:
+        return []
+    shadow = mode == "shadow"
+    rows = []
+    row: Any
+    for row in changes.itertuples():
+        needs = bool(row.requires_approval) and not shadow
+        status = "simulated" if shadow else ("pending_approval" if needs else "approved")
+        is_pause = row.action == "pause"
+        rows.append(
+            {
+                "account_id": account_id,
+                "entity_id": row.entity_id,
+                "entity_level": getattr(row, "level", "campaign"),
+                "run_hour": run_hour,
+                "rule_id": int(row.rule_id),
+                "rule_revision": rule_revisions[int(row.rule_id)],
+                "action_type": str(row.action),
+                "mode": mode,
+                "currency": currency,
+                "budget_before": int(row.daily_budget),
+                "budget_after": None if is_pause else int(row.new_daily_budget),
+                "status_before": getattr(row, "status", "ACTIVE"),
+                "status_after": "PAUSED" if is_pause else None,
+                "window_start": window[0],
+                "window_end": window[1],
+                "window_spend": int(row.spend),
+                "window_revenue": int(row.revenue),
+                "window_impressions": int(row.impressions),
+                "window_clicks": int(row.clicks),
+                "window_conversions": int(getattr(row, "conversions", 0)),
+                "roas": float(row.roas),
+                "ctr": float(row.ctr),
+                "reasoning": reasoning(row, currency),
+                "requires_approval": bool(row.requires_approval),
+                "status": status,
+                "approval_deadline": approval_deadline if status == "pending_approval" else None,
+                "decided_by": AUTOSCALER if status == "approved" else None,
+                "decided_at": run_hour if status == "approved" else None,
+                "decision_reason": "within the rule's approval threshold" if status == "approved" else None,
+            }
+        )
+    columns = list(rows[0])
+    set_actor(conn, AUTOSCALER, f"decided in the run for {run_hour.isoformat()}")
+    conn.execute(
+        text(
+            f"INSERT INTO autoscaler.scaling_actions ({', '.join(columns)}, origin) "
+            f"VALUES ({', '.join(':' + c for c in columns)}, 'rule') "
+            "ON CONFLICT ON CONSTRAINT scaling_actions_one_per_entity_hour_rule DO NOTHING"
+        ),
+        rows,
+    )
+    ids = conn.execute(
+        text(
+            "SELECT action_id FROM autoscaler.scaling_actions WHERE account_id = :account AND run_hour = :hour "
+            "AND mode = :mode AND origin = 'rule' AND entity_id = ANY(:entities) ORDER BY entity_id"
+        ),
+        {"account": account_id, "hour": run_hour, "mode": mode, "entities": [r["entity_id"] for r in rows]},
+    ).scalars()
+    return list(ids)
+
+
+def get_action(conn: Connection, action_id: int) -> Action:
+    row = (
+        conn.execute(
+            text("SELECT * FROM autoscaler.scaling_actions WHERE action_id = :id"), {"id": action_id}
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise ActionNotFoundError(action_id)
+    return Action.from_row(row)
+
+
+def list_actions(
+    conn: Connection, *, account_id: str | None = None, status: str | None = None, limit: int = 100
+) -> list[Action]:
+    rows = conn.execute(
+        text(
+            """
+            SELECT * FROM autoscaler.scaling_actions
+             WHERE (CAST(:account AS text) IS NULL OR account_id = :account)
+               AND (CAST(:status AS text) IS NULL OR status = :status)
+             ORDER BY action_id DESC LIMIT :limit
+            """
+        ),
+        {"account": account_id, "status": status, "limit": limit},
+    ).mappings()
+    return [Action.from_row(r) for r in rows]
+
+
+def _transition(
+    conn: Connection,
+    action_id: int,
+    *,
+    allowed_from: Sequence[str],
+    to: str,
+    actor: str,
+    detail: str | None,
+    extra: str = "",
+    params: dict[str, Any] | None = None,
+) -> Action:
+    set_actor(conn, actor, detail)
+    row = (
+        conn.execute(
+            text(
+                f"UPDATE autoscaler.scaling_actions SET status = :to{extra} "
+                "WHERE action_id = :id AND status = ANY(:allowed) RETURNING *"
+            ),
+            {"to": to, "id": action_id, "allowed": list(allowed_from), **(params or {})},
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        current = get_action(conn, action_id)  # raises ActionNotFoundError for unknown ids
+        raise ActionStateError(
+            f"action {action_id} is {current.status}; only {' or '.join(allowed_from)} actions can become {to}"
+        )
+    return Action.from_row(row)
+
+
+def approve(conn: Connection, action_id: int, *, by: str, reason: str | None = None) -> Action:
+    """Approve a pending action (who and why are recorded)."""
+    return _transition(
+        conn,
+        action_id,
+        allowed_from=("pending_approval",),
+        to="approved",
+        actor=by,
+        detail=reason,
+        extra=", decided_by = :by, decided_at = now(), decision_reason = :reason",
+        params={"by": by, "reason": reason},
+    )
+
+
+def reject(conn: Connection, action_id: int, *, by: str, reason: str | None = None) -> Action:
+    """Reject a pending action (who and why are recorded)."""
+    return _transition(
+        conn,
+        action_id,
+        allowed_from=("pending_approval",),
+        to="rejected",
+        actor=by,
+        detail=reason,
+        extra=", decided_by = :by, decided_at = now(), decision_reason = :reason",
+        params={"by": by, "reason": reason},
+    )
+
+
+def expire_overdue(conn: Connection, account_id: str, now: datetime) -> int:
+    """Pending actions of the account whose approval deadline has passed become expired."""
+    set_actor(conn, AUTOSCALER, "approval deadline passed")
+    result = conn.execute(
+        text(
+            "UPDATE autoscaler.scaling_actions SET status = 'expired' "
+            "WHERE account_id = :account AND status = 'pending_approval' AND approval_deadline <= :now"
+        ),
+        {"account": account_id, "now": now},
+    )
+    return int(result.rowcount)
+
+
+def approved_live(conn: Connection, account_id: str) -> list[Action]:
+    """The account's approved, live actions waiting to be written, oldest first."""
+    rows = conn.execute(
+        text(
+            "SELECT * FROM autoscaler.scaling_actions WHERE account_id = :account AND status = 'approved' "
+            "AND mode = 'live' ORDER BY action_id"
+        ),
+        {"account": account_id},
+    ).mappings()
+    return [Action.from_row(r) for r in rows]
+
+
+def finish(
+    conn: Connection, action_id: int, outcome: str, *, detail: str, response: dict[str, Any] | None = None
+) -> Action:
+    """approved -> executed | failed | drifted, with Meta's answer or the reason."""
+    if outcome not in ("executed", "failed", "drifted"):
+        raise ValueError(f"outcome: executed, failed or drifted, not {outcome!r}")
+    import json
+
+    return _transition(
+        conn,
+        action_id,
+        allowed_from=("approved",),
+        to=outcome,
+        actor=AUTOSCALER,
+        detail=detail,
+        extra=", executed_at = CASE WHEN :to = 'executed' THEN now() END, meta_response = CAST(:response AS jsonb), "
+        "error_message = CASE WHEN :to = 'executed' THEN NULL ELSE :detail END",
+        params={"response": json.dumps(response) if response is not None else None, "detail": detail},
+    )
