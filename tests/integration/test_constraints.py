@@ -113,6 +113,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("budget_holders_campaign_is_itself", "budget_holders", {"level": "campaign"}),
     ("budget_holders_base_budget_positive", "budget_holders", {"base_daily_budget": 0}),
     ("budget_holders_lock_has_actor", "budget_holders", {"locked": True}),
+    ("budget_holders_daily_budget_positive", "budget_holders", {"daily_budget": 0}),
     ("scaling_rules_rule_name_not_blank", "scaling_rules", {"rule_name": ""}),
     ("scaling_rules_scope_level_known", "scaling_rules", {"scope_level": "ad"}),
     ("scaling_rules_scope_entity_matches_level", "scaling_rules", {"scope_entity_id": None}),
@@ -140,6 +141,11 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("snapshots_metrics_non_negative", "campaign_performance_snapshots", {"spend": -1}),
     ("snapshots_day_to_date_non_negative", "campaign_performance_snapshots", {"day_revenue_to_date": -5}),
     ("snapshots_budget_positive", "campaign_performance_snapshots", {"daily_budget": 0}),
+    (
+        "snapshots_day_delivery_to_date_non_negative",
+        "campaign_performance_snapshots",
+        {"day_spend_to_date": -1},
+    ),
     ("snapshots_revenue_source_known", "campaign_performance_snapshots", {"revenue_source": "guessed"}),
     (
         "snapshots_observed_after_hour",

@@ -81,6 +81,8 @@ def test_cli_uses_the_embedded_server_by_default_and_stops_it(home: Path) -> Non
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "audit schema upgraded from empty to 0001"
+    from autoscaler.migrations import head_revision
+
+    assert result.stdout.strip() == f"audit schema upgraded from empty to {head_revision()}"
     assert "using the embedded PostgreSQL" in result.stderr
     assert not EmbeddedPostgres(home / "pgdata").is_running()

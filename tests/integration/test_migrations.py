@@ -69,13 +69,27 @@ def test_two_processes_upgrading_at_once_both_succeed(empty_db_url: URL) -> None
     outcomes = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outcomes
     said = sorted(out.strip() for out, _ in outcomes)
+    head = migrations.head_revision()
     assert said == [
-        "audit schema already at revision 0001",
-        "audit schema already at revision 0001",
-        "audit schema upgraded from empty to 0001",
+        f"audit schema already at revision {head}",
+        f"audit schema already at revision {head}",
+        f"audit schema upgraded from empty to {head}",
     ]
     engine = make_engine(empty_db_url)
     assert tables(engine) == TABLES
+    engine.dispose()
+
+
+def test_upgrading_revision_by_revision_keeps_existing_rows(empty_db_url: URL) -> None:
+    engine = make_engine(empty_db_url)
+    assert migrations.upgrade(engine, "0001") == (None, "0001")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO autoscaler.ad_accounts VALUES ('act_9', 'kept', 'USD', 'UTC')"))
+    with pytest.raises(migrations.SchemaNotCurrentError, match="at revision 0001, this version needs"):
+        migrations.require_current(engine)
+    assert migrations.upgrade(engine) == ("0001", migrations.head_revision())
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM autoscaler.ad_accounts")).scalar_one() == "kept"
     engine.dispose()
 
 

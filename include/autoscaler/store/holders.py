@@ -8,24 +8,39 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 
+def _values(frame: pd.DataFrame, column: str) -> list[object]:
+    if column not in frame.columns:
+        return [None] * len(frame)
+    return frame[column].astype(object).where(frame[column].notna(), None).tolist()
+
+
 def upsert_budget_holders(conn: Connection, account_id: str, holders: pd.DataFrame, seen_at: datetime) -> int:
     """Record or refresh the account's budget holders (one statement, keyed by entity_id).
 
-    ``holders`` is the Meta client's frame (entity_id, level, campaign_id, name).  Locks and
-    base budgets, which the autoscaler itself owns, are left as they are.
+    ``holders`` is the Meta client's frame (entity_id, level, campaign_id, name, daily_budget,
+    status, effective_status, learning).  Locks and base budgets, which the autoscaler itself
+    owns, are left as they are.
     """
     if holders.empty:
         return 0
     result = conn.execute(
         text(
             """
-            INSERT INTO autoscaler.budget_holders (entity_id, account_id, level, campaign_id, name, last_seen_at)
-            SELECT u.entity_id, :account, u.level, u.campaign_id, u.name, :seen
-              FROM unnest(CAST(:ids AS text[]), CAST(:levels AS text[]), CAST(:campaigns AS text[]), CAST(:names AS text[]))
-                   AS u(entity_id, level, campaign_id, name)
+            INSERT INTO autoscaler.budget_holders
+                   (entity_id, account_id, level, campaign_id, name, daily_budget, status, effective_status,
+                    learning, last_seen_at)
+            SELECT u.entity_id, :account, u.level, u.campaign_id, u.name, u.daily_budget, u.status,
+                   u.effective_status, u.learning, :seen
+              FROM unnest(CAST(:ids AS text[]), CAST(:levels AS text[]), CAST(:campaigns AS text[]),
+                          CAST(:names AS text[]), CAST(:budgets AS bigint[]), CAST(:statuses AS text[]),
+                          CAST(:effective AS text[]), CAST(:learning AS boolean[]))
+                   AS u(entity_id, level, campaign_id, name, daily_budget, status, effective_status, learning)
             ON CONFLICT (entity_id) DO UPDATE
                SET name = EXCLUDED.name, level = EXCLUDED.level, campaign_id = EXCLUDED.campaign_id,
-                   last_seen_at = greatest(budget_holders.last_seen_at, EXCLUDED.last_seen_at)
+                   daily_budget = EXCLUDED.daily_budget, status = EXCLUDED.status,
+                   effective_status = EXCLUDED.effective_status, learning = EXCLUDED.learning,
+                   last_seen_at = EXCLUDED.last_seen_at
+             WHERE EXCLUDED.last_seen_at >= budget_holders.last_seen_at
             """
         ),
         {
@@ -34,7 +49,14 @@ def upsert_budget_holders(conn: Connection, account_id: str, holders: pd.DataFra
             "ids": holders["entity_id"].astype(str).tolist(),
             "levels": holders["level"].astype(str).tolist(),
             "campaigns": holders["campaign_id"].astype(str).tolist(),
-            "names": holders["name"].astype(object).where(holders["name"].notna(), None).tolist(),
+            "names": _values(holders, "name"),
+            "budgets": [
+                None if pd.isna(v) else int(v)
+                for v in holders.get("daily_budget", pd.Series([None] * len(holders)))
+            ],
+            "statuses": _values(holders, "status"),
+            "effective": _values(holders, "effective_status"),
+            "learning": [bool(v) for v in holders.get("learning", pd.Series([False] * len(holders)))],
         },
     )
     return int(result.rowcount)

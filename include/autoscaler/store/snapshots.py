@@ -31,6 +31,9 @@ COLUMNS: tuple[str, ...] = (
     "revenue_source",
     "day_conversions_to_date",
     "day_revenue_to_date",
+    "day_spend_to_date",
+    "day_impressions_to_date",
+    "day_clicks_to_date",
     "daily_budget",
     "status",
     "effective_status",
@@ -38,7 +41,13 @@ COLUMNS: tuple[str, ...] = (
 )
 _KEY = ("entity_id", "hour_start")
 _COUNTS = ("spend", "impressions", "clicks", "conversions", "revenue")
-_OPTIONAL_COUNTS = ("day_conversions_to_date", "day_revenue_to_date")
+_OPTIONAL_COUNTS = (
+    "day_conversions_to_date",
+    "day_revenue_to_date",
+    "day_spend_to_date",
+    "day_impressions_to_date",
+    "day_clicks_to_date",
+)
 _REVENUE_SOURCES = frozenset({"observed", "settled", "allocated"})
 
 
@@ -53,6 +62,14 @@ def _fail(column: str, rule: str, frame: pd.DataFrame, bad: pd.Series) -> None:
             f"{column}: {rule} ({int(bad.sum())} of {len(frame)} rows; first: entity_id="
             f"{first.get('entity_id')!r} hour_start={first.get('hour_start')!s} {column}={first.get(column)!r})"
         )
+
+
+def with_optional_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with absent day-to-date columns added as NULL (they exist only for live reads)."""
+    absent = [c for c in _OPTIONAL_COUNTS if c not in frame.columns]
+    if not absent:
+        return frame
+    return frame.assign(**{c: pd.array([None] * len(frame), dtype="Int64") for c in absent})
 
 
 def validate_frame(frame: pd.DataFrame) -> None:
@@ -163,6 +180,7 @@ def upsert_snapshots(engine: Engine, frame: pd.DataFrame) -> int:
     """Insert or refresh one snapshot per (entity_id, hour_start); return rows inserted or changed."""
     if frame.empty:
         return 0
+    frame = with_optional_columns(frame)
     validate_frame(frame)
     ensure_partitions(engine, pd.to_datetime(frame["hour_start"], utc=True).unique())
     updates = [c for c in COLUMNS if c not in _KEY]
