@@ -1,0 +1,147 @@
+"""The hourly run's steps for one ad account, as plain functions (the DAG's tasks call them).
+
+Each step is safe to re-run: it writes keyed upserts, and what it writes depends only on
+Meta's answers and the database, never on a previous attempt's memory.  Data moves between
+steps through the audit database; steps return counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from autoscaler import metrics
+from autoscaler.meta import MetaClient
+from autoscaler.meta.frames import per_holder
+from autoscaler.policy import decide, with_rules
+from autoscaler.store import actions
+from autoscaler.store.accounts import AdAccount, get_account, upsert_account
+from autoscaler.store.evaluations import record_evaluations
+from autoscaler.store.holders import upsert_budget_holders
+from autoscaler.store.rules import list_rules
+from autoscaler.store.snapshots import upsert_snapshots
+from autoscaler.store.windows import holder_state, previous_cumulative, trailing_window, window_bounds
+
+log = logging.getLogger(__name__)
+
+# A read this long after its hour still describes the hour; later, the hour is backfilled
+# from the hourly breakdown instead (a late cumulative read would pour later hours into it).
+LIVE_READ_GRACE = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class RunHour:
+    """One account's run: which hour (UTC, the data interval start) and how."""
+
+    account_id: str
+    run_hour: datetime
+    mode: str = "live"  # or shadow: decisions are recorded as simulated, nothing is written
+    backfill: bool = False
+
+    def __post_init__(self) -> None:
+        if self.run_hour.tzinfo is None or self.run_hour != self.run_hour.replace(
+            minute=0, second=0, microsecond=0
+        ):
+            raise ValueError(f"run_hour: must be a time-zone-aware start of an hour, got {self.run_hour!r}")
+
+
+def fetch(engine: Engine, client: MetaClient, run: RunHour, now: datetime) -> dict[str, int]:
+    """Read the account and its budget holders from Meta; record both."""
+    before = client.requests_made
+    info = client.get_account(run.account_id)
+    holders = client.list_budget_holders(run.account_id)
+    with engine.begin() as conn:
+        upsert_account(conn, AdAccount(info.account_id, info.currency, info.timezone_name, info.name))
+        upsert_budget_holders(conn, run.account_id, holders, now)
+    return {"entities": len(holders), "requests": client.requests_made - before}
+
+
+def snapshot(engine: Engine, client: MetaClient, run: RunHour, now: datetime) -> dict[str, int]:
+    """Read the hour's metrics and upsert one snapshot per budget holder for it."""
+    before = client.requests_made
+    with engine.connect() as conn:
+        account = get_account(conn, run.account_id)
+        holders = holder_state(conn, run.account_id)
+    hour = pd.Timestamp(run.run_hour)
+    day = hour.tz_convert(account.timezone_name).date()
+    day_range = (day.isoformat(), day.isoformat())
+    structure = holders.assign(level=holders["level"], campaign_id=holders["campaign_id"])
+    if not run.backfill and now - (run.run_hour + timedelta(hours=1)) <= LIVE_READ_GRACE:
+        cumulative = per_holder(
+            client.insights(run.account_id, account.currency, time_range=day_range), structure
+        )
+        with engine.connect() as conn:
+            previous = previous_cumulative(conn, run.account_id, day, run.run_hour)
+        rows = metrics.live_hour(
+            hour, account.timezone_name, run.account_id, holders, cumulative, previous, pd.Timestamp(now)
+        )
+    else:
+        hourly = per_holder(
+            client.insights(run.account_id, account.currency, time_range=day_range, hourly=True), structure
+        )
+        totals = per_holder(
+            client.insights(run.account_id, account.currency, time_range=day_range), structure
+        )
+        rows = metrics.backfilled_hour(
+            hour, account.timezone_name, run.account_id, holders, hourly, totals, pd.Timestamp(now)
+        )
+        rows[["daily_budget", "status", "effective_status"]] = None  # not known for a past hour
+    written = upsert_snapshots(engine, rows)
+    return {"snapshots": len(rows), "changed": written, "requests": client.requests_made - before}
+
+
+def decide_account(
+    engine: Engine, run: RunHour, now: datetime, approval_deadline: datetime | None
+) -> dict[str, int]:
+    """Evaluate every budget holder with its rule over the trailing window; record evaluations and actions."""
+    with engine.begin() as conn:
+        account = get_account(conn, run.account_id)
+        rules = list_rules(conn, run.account_id, enabled_only=True)
+        if not rules:
+            return {"evaluated": 0}
+        revisions: dict[int, int] = dict(
+            conn.execute(
+                text("SELECT rule_id, revision FROM autoscaler.scaling_rules WHERE rule_id = ANY(:ids)"),
+                {"ids": [r.rule_id for r in rules]},
+            ).all()
+        )
+        lookback = max(r.lookback_hours for r in rules)
+        window = window_bounds(run.run_hour, lookback)
+        state = holder_state(conn, run.account_id)
+        sums = trailing_window(conn, run.account_id, *window)
+        frame = state.merge(sums, on="entity_id", how="left").fillna(
+            {"spend": 0, "revenue": 0, "impressions": 0, "clicks": 0, "conversions": 0}
+        )
+        frame = frame[frame["daily_budget"].notna()]  # lifetime budgets are not scaled
+        decided = decide(with_rules(frame, rules), pd.Timestamp(now))
+        evaluated = record_evaluations(
+            conn,
+            decided,
+            account_id=run.account_id,
+            run_hour=run.run_hour,
+            mode=run.mode,
+            window=window,
+            rule_revisions=revisions,
+        )
+        ids = actions.record_decisions(
+            conn,
+            decided,
+            account_id=run.account_id,
+            currency=account.currency,
+            run_hour=run.run_hour,
+            window=window,
+            mode=run.mode,
+            approval_deadline=approval_deadline,
+            rule_revisions=revisions,
+        )
+    counts = Counter(str(a) for a in decided["action"])
+    return {"evaluated": evaluated, "actions": len(ids), **{k: v for k, v in counts.items()}}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

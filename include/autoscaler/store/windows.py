@@ -1,0 +1,91 @@
+"""Reads that feed the hourly steps: the previous cumulative read, the trailing window, last changes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from autoscaler.metrics import TO_DATE
+
+
+def previous_cumulative(
+    conn: Connection, account_id: str, local_date: date, before: datetime
+) -> pd.DataFrame:
+    """Each entity's latest live-read cumulative of ``local_date`` before ``before``."""
+    columns = ", ".join(TO_DATE.values())
+    rows = conn.execute(
+        text(
+            f"""
+            SELECT DISTINCT ON (entity_id) entity_id, {columns}
+              FROM autoscaler.campaign_performance_snapshots
+             WHERE account_id = :account AND local_date = :day
+               AND hour_start < :before AND hour_start >= CAST(:before AS timestamptz) - interval '26 hours'
+               AND day_spend_to_date IS NOT NULL
+             ORDER BY entity_id, hour_start DESC
+            """
+        ),
+        {"account": account_id, "day": local_date, "before": before},
+    )
+    return pd.DataFrame(rows.all(), columns=["entity_id", *TO_DATE.values()])
+
+
+def trailing_window(conn: Connection, account_id: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Per entity, the sums over snapshots with start <= hour_start < end (the decision's window)."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT entity_id, sum(spend) AS spend, sum(revenue) AS revenue, sum(impressions) AS impressions,
+                   sum(clicks) AS clicks, sum(conversions) AS conversions, count(*) AS hours
+              FROM autoscaler.campaign_performance_snapshots
+             WHERE account_id = :account AND hour_start >= :start AND hour_start < :end
+             GROUP BY entity_id
+            """
+        ),
+        {"account": account_id, "start": start, "end": end},
+    )
+    frame = pd.DataFrame(
+        rows.all(), columns=["entity_id", "spend", "revenue", "impressions", "clicks", "conversions", "hours"]
+    )
+    for column in frame.columns[1:]:
+        frame[column] = frame[column].astype("int64")
+    return frame
+
+
+def holder_state(conn: Connection, account_id: str) -> pd.DataFrame:
+    """Budget holders of the account as last seen, with locks and the last executed change."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT h.entity_id, h.level, h.campaign_id, h.daily_budget, h.status, h.learning, h.locked,
+                   (SELECT max(a.executed_at) FROM autoscaler.scaling_actions a
+                     WHERE a.entity_id = h.entity_id AND a.status = 'executed') AS last_budget_change_at
+              FROM autoscaler.budget_holders h
+             WHERE h.account_id = :account
+             ORDER BY h.entity_id
+            """
+        ),
+        {"account": account_id},
+    )
+    frame = pd.DataFrame(
+        rows.all(),
+        columns=[
+            "entity_id",
+            "level",
+            "campaign_id",
+            "daily_budget",
+            "status",
+            "learning",
+            "locked",
+            "last_budget_change_at",
+        ],
+    )
+    frame["last_budget_change_at"] = pd.to_datetime(frame["last_budget_change_at"], utc=True)
+    return frame
+
+
+def window_bounds(run_hour: datetime, lookback_hours: int) -> tuple[datetime, datetime]:
+    """The trailing window of the run for ``run_hour``: the lookback hours ending with it."""
+    end = run_hour + timedelta(hours=1)
+    return end - timedelta(hours=lookback_hours), end
