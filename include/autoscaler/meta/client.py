@@ -21,6 +21,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -61,6 +62,7 @@ _CONFIG_EXTRAS = {
     "page_size",
     "insights_page_size",
     "max_attempts",
+    "clock",
 }
 
 
@@ -123,6 +125,9 @@ class MetaConfig:
         "purchase",
         "offsite_conversion.fb_pixel_purchase",
     )
+    # "wall": Meta's now is this machine's (production). "sandbox": the graph_url is the local
+    # sandbox, whose simulated Meta lives on a virtual clock that the runs must follow.
+    clock: str = "wall"
 
     def __post_init__(self) -> None:
         if not self.access_token:
@@ -130,6 +135,10 @@ class MetaConfig:
         if not re.fullmatch(r"v[0-9]+\.[0-9]+", self.api_version):
             raise ValueError(
                 f"connection {self.connection_id!r}: extra.api_version must look like v26.0, got {self.api_version!r}"
+            )
+        if self.clock not in ("wall", "sandbox"):
+            raise ValueError(
+                f"connection {self.connection_id!r}: extra.clock must be wall or sandbox, got {self.clock!r}"
             )
         if not re.match(r"^https?://[^/]+", self.graph_url):
             raise ValueError(
@@ -220,6 +229,16 @@ class MetaClient:
 
     def __repr__(self) -> str:
         return f"MetaClient(graph_url={self.config.graph_url!r}, connection={self.config.connection_id!r})"
+
+    def now(self) -> datetime:
+        """Meta's current time: the wall clock, or the sandbox's virtual clock."""
+        if self.config.clock == "wall":
+            return datetime.now(UTC)
+        with requests.get(
+            f"{self.config.graph_url.rstrip('/')}/__sandbox/state", timeout=self.config.timeout
+        ) as answer:
+            answer.raise_for_status()
+            return datetime.fromisoformat(answer.json()["now"])
 
     # ---- transport ----------------------------------------------------------------------
 

@@ -1,0 +1,271 @@
+"""The hourly DAG's task callables: Airflow context in, the package's steps called, counts out.
+
+Each returns a small dict (XComs carry counts, never frames), records its step on the run's
+``scaling_runs`` row, and logs one line a person can read at a glance.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from autoscaler import hourly
+from autoscaler.airflow.connections import meta_client
+from autoscaler.store import actions, runs
+from autoscaler.store.engine import AIRFLOW_CONN_ID, make_engine
+
+log = logging.getLogger("autoscaler.hourly")
+
+DAG_ID = "autoscaler_hourly"
+APPROVAL_WINDOW = timedelta(minutes=45)
+KILL_SWITCH_VARIABLE = "autoscaler_paused"
+
+
+class UnknownAccountsError(ValueError):
+    """The run asked for accounts the autoscaler has no enabled rule for."""
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    account_id: str
+    run_hour: datetime
+    run_type: str
+    airflow_run_id: str
+    mode: str
+    shadow_reason: str | None
+
+    @property
+    def step(self) -> hourly.RunHour:
+        return hourly.RunHour(self.account_id, self.run_hour, self.mode, backfill=self.run_type == "backfill")
+
+
+def audit_engine() -> Engine:
+    """The audit database through the Airflow connection autoscaler_db (PostgresHook)."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    return make_engine(PostgresHook(postgres_conn_id=AIRFLOW_CONN_ID).get_uri())
+
+
+def _run_type(context: Any) -> str:
+    value = context["dag_run"].run_type
+    return str(getattr(value, "value", value))
+
+
+def _run_hour(context: Any) -> datetime:
+    start = context.get("data_interval_start")
+    if start is None:  # a manual run without a data interval: the hour that just ended
+        start = datetime.now(UTC) - timedelta(hours=1)
+    hour: datetime = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return hour
+
+
+def _kill_switch(engine: Engine, account_id: str) -> bool:
+    from airflow.sdk import Variable
+
+    if str(Variable.get(KILL_SWITCH_VARIABLE, default="false")).strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    with engine.connect() as conn:
+        return bool(
+            conn.execute(
+                text("SELECT bool_or(paused) FROM autoscaler.pause_switches WHERE scope IN ('all', :a)"),
+                {"a": account_id},
+            ).scalar()
+        )
+
+
+def task_run(context: Any, account_id: str, engine: Engine) -> TaskRun:
+    run_type = _run_type(context)
+    reason = None
+    if run_type == "backfill":
+        reason = "backfill"
+    elif context["params"].get("dry_run"):
+        reason = "dry_run"
+    elif _kill_switch(engine, account_id):
+        reason = "kill_switch"
+    return TaskRun(
+        account_id=account_id,
+        run_hour=_run_hour(context),
+        run_type=run_type if run_type in ("scheduled", "manual", "backfill", "asset_triggered") else "manual",
+        airflow_run_id=str(context["dag_run"].run_id),
+        mode="shadow" if reason else "live",
+        shadow_reason=reason,
+    )
+
+
+@contextmanager
+def _step(context: Any, account_id: str, name: str) -> Iterator[tuple[TaskRun, Engine, dict[str, Any]]]:
+    engine = audit_engine()
+    started = time.perf_counter()
+    state: dict[str, Any] = {"summary": "", "counts": {}, "finished": False}
+    run = task_run(context, account_id, engine)
+    try:
+        yield run, engine, state
+    except Exception as exc:
+        with engine.begin() as conn:
+            runs.record_step(
+                conn,
+                airflow_run_id=run.airflow_run_id,
+                dag_id=DAG_ID,
+                account_id=account_id,
+                run_hour=run.run_hour,
+                run_type=run.run_type,
+                mode=run.mode,
+                shadow_reason=run.shadow_reason,
+                step=name,
+                seconds=time.perf_counter() - started,
+                counts={},
+                summary=f"{name} failed",
+            )
+            runs.mark_failed(
+                conn, airflow_run_id=run.airflow_run_id, account_id=account_id, error=f"{name}: {exc}"
+            )
+        raise
+    else:
+        with engine.begin() as conn:
+            runs.record_step(
+                conn,
+                airflow_run_id=run.airflow_run_id,
+                dag_id=DAG_ID,
+                account_id=account_id,
+                run_hour=run.run_hour,
+                run_type=run.run_type,
+                mode=run.mode,
+                shadow_reason=run.shadow_reason,
+                step=name,
+                seconds=time.perf_counter() - started,
+                counts=state["counts"],
+                summary=state["summary"],
+                finished=state["finished"],
+            )
+        log.info("%s %s: %s", account_id, name, state["summary"])
+    finally:
+        engine.dispose()
+
+
+def accounts_to_run(context: Any) -> list[str]:
+    """Accounts with an enabled rule, narrowed to the run's ``accounts`` param if given."""
+    engine = audit_engine()
+    try:
+        with engine.connect() as conn:
+            enabled = list(
+                conn.execute(
+                    text(
+                        "SELECT DISTINCT account_id FROM autoscaler.scaling_rules WHERE enabled ORDER BY account_id"
+                    )
+                ).scalars()
+            )
+    finally:
+        engine.dispose()
+    wanted = list(context["params"].get("accounts") or [])
+    unknown = sorted(set(wanted) - set(enabled))
+    if unknown:
+        raise UnknownAccountsError(f"accounts: no enabled scaling rule for {', '.join(unknown)}")
+    chosen = wanted or enabled
+    log.info("running %d account(s): %s", len(chosen), ", ".join(chosen) or "none")
+    return chosen
+
+
+def fetch(account_id: str, context: Any) -> dict[str, Any]:
+    with _step(context, account_id, "fetch") as (run, engine, state):
+        client = meta_client()
+        counts = hourly.fetch(engine, client, run.step, client.now())
+        state["counts"] = {"entities_fetched": counts["entities"]}
+        state["summary"] = f"fetched {counts['entities']:,} budget holders in {counts['requests']} requests"
+    return counts
+
+
+def snapshot(account_id: str, context: Any) -> dict[str, Any]:
+    with _step(context, account_id, "snapshot") as (run, engine, state):
+        client = meta_client()
+        counts = hourly.snapshot(engine, client, run.step, client.now())
+        state["counts"] = {"snapshots_written": counts["snapshots"]}
+        kind = "backfilled" if run.step.backfill else "live"
+        state["summary"] = (
+            f"{counts['snapshots']:,} {kind} snapshots for {run.run_hour:%Y-%m-%d %H:00} UTC in {counts['requests']} requests"
+        )
+    return counts
+
+
+def decide(account_id: str, context: Any) -> dict[str, Any]:
+    with _step(context, account_id, "decide") as (run, engine, state):
+        now = meta_client().now()
+        deadline = None if run.mode == "shadow" else now + APPROVAL_WINDOW
+        counts = hourly.decide_account(engine, run.step, now, deadline)
+        with engine.connect() as conn:
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM autoscaler.scaling_actions WHERE account_id = :a AND run_hour = :h "
+                    "AND status = 'pending_approval'"
+                ),
+                {"a": account_id, "h": run.run_hour},
+            ).scalar_one()
+        kinds = [k for k in ("scale_up_aggressive", "scale_up", "scale_down", "pause") if counts.get(k)]
+        detail = ", ".join(f"{counts[k]} {k}" for k in kinds) or "none"
+        state["counts"] = {
+            "evaluated": counts.get("evaluated", 0),
+            "actions_proposed": counts.get("actions", 0),
+            "awaiting_approval": waiting,
+        }
+        mode = f" ({run.mode}: {run.shadow_reason})" if run.shadow_reason else ""
+        state["summary"] = (
+            f"{counts.get('evaluated', 0):,} evaluated; {counts.get('actions', 0)} actions: {detail}; {waiting} await approval{mode}"
+        )
+    return {**counts, "awaiting_approval": waiting, "mode": run.mode}
+
+
+def approvals_settled(account_id: str, context: Any) -> bool:
+    """The sensor's poke: expire what is past its deadline; done when nothing of the account waits."""
+    engine = audit_engine()
+    try:
+        with engine.begin() as conn:
+            expired = actions.expire_overdue(conn, account_id, meta_client().now())
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM autoscaler.scaling_actions WHERE account_id = :a AND status = 'pending_approval'"
+                ),
+                {"a": account_id},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    if expired:
+        log.info("%s: %d action(s) expired unapproved", account_id, expired)
+    if waiting:
+        log.info(
+            "%s: %d action(s) still await approval (autoscaler actions approve ID --by NAME)",
+            account_id,
+            waiting,
+        )
+    return int(waiting) == 0
+
+
+def execute(account_id: str, context: Any, step: str = "execute") -> dict[str, Any]:
+    """Write the account's approved actions (right after decide, and again after approvals)."""
+    from autoscaler.execute import execute_account
+
+    with _step(context, account_id, step) as (run, engine, state):
+        if run.mode == "shadow":
+            state["summary"] = f"nothing written: {run.shadow_reason}"
+            state["finished"] = True
+            return {"written": 0, "mode": run.mode}
+        summary = execute_account(engine, meta_client(), account_id)
+        with engine.connect() as conn:
+            totals: dict[str, int] = dict(
+                conn.execute(
+                    text(
+                        "SELECT status, count(*) FROM autoscaler.scaling_actions WHERE account_id = :a AND run_hour = :h "
+                        "AND status IN ('executed', 'failed', 'drifted', 'expired') GROUP BY status"
+                    ),
+                    {"a": account_id, "h": run.run_hour},
+                ).all()
+            )
+        state["counts"] = {k: int(totals.get(k, 0)) for k in ("executed", "failed", "drifted", "expired")}
+        state["summary"] = summary.line()
+        state["finished"] = True
+    return {**dict(summary.outcomes), "write_requests": summary.write_requests, "mode": run.mode}
