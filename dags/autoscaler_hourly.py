@@ -25,12 +25,16 @@ Connections: `meta_ads_default` (Meta), `autoscaler_db` (the audit database). Po
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task, task_group
 
 META_POOL = "meta_api"
+# How often the approval sensor looks (seconds). The demo shortens it; reading the
+# environment costs nothing at parse time.
+APPROVAL_POKE_SECONDS = int(os.environ.get("AUTOSCALER_APPROVAL_POKE_SECONDS", "60"))
 
 
 @dag(
@@ -90,7 +94,7 @@ def autoscaler_hourly() -> None:
 
             return tasks.execute(account_id, get_current_context())
 
-        @task.sensor(poke_interval=60, timeout=3600, mode="reschedule")
+        @task.sensor(poke_interval=APPROVAL_POKE_SECONDS, timeout=3600, mode="reschedule")
         def await_approval(account_id: str) -> bool:
             from autoscaler.airflow import tasks
 

@@ -249,6 +249,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- demo ----------------------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from autoscaler import demo
+
+    return demo.run(
+        hours=args.hours, shadow_hours=args.shadow_hours, seed=args.seed, dags=Path(args.dags_folder)
+    )
+
+
 # ---- sandbox -------------------------------------------------------------------------------
 
 
@@ -348,6 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("json", "csv"), default="json")
     p.add_argument("--currency", default="USD", help="currency when METRICS.csv has no currency column")
     p.add_argument("--now", help="evaluation time for cooldowns (default: now)")
+
+    p = add(commands, "demo", _demo, "run the hourly DAG over a simulated day on the embedded defaults")
+    p.add_argument("--hours", type=int, default=24)
+    p.add_argument("--shadow-hours", type=int, default=16, help="first hours run in shadow mode")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--dags-folder", default="dags")
 
     sandbox = commands.add_parser("sandbox", help="the local Meta Graph API sandbox").add_subparsers(
         dest="sandbox_command", required=True

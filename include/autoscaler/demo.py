@@ -1,0 +1,330 @@
+"""``autoscaler demo`` (``make demo``): the hourly DAG over a simulated day, on embedded defaults.
+
+Starts the embedded PostgreSQL and the Meta sandbox (``demo`` scenario), initialises an
+Airflow home under $AUTOSCALER_HOME, records each sandbox account with a default rule, then
+runs the real ``autoscaler_hourly`` DAG (``dag.test()``) hour by hour on the sandbox's
+virtual clock: the first hours in shadow mode, the rest live.  A stand-in approver approves
+one waiting action and rejects another; the rest expire at their deadline.  It prints what
+happened and stops what it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from autoscaler import migrations
+from autoscaler.embedded_pg import EmbeddedPostgres
+from autoscaler.meta import MetaClient, MetaConfig
+from autoscaler.money import format_money
+from autoscaler.rules import ScalingRule
+from autoscaler.sandbox.scenario import load_scenario
+from autoscaler.sandbox.server import RunningSandbox
+from autoscaler.store import actions
+from autoscaler.store.accounts import AdAccount, upsert_account
+from autoscaler.store.engine import autoscaler_home, make_engine
+from autoscaler.store.rules import create_rule
+
+DATABASE = "autoscaler_demo"
+APPROVER = "demo-approver"
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+@contextlib.contextmanager
+def quiet(log_file: Path) -> Iterator[None]:
+    """Send Airflow's task output to a file (file descriptors, so subprocess and C output too)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log_file.open("a") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _database(home: Path) -> tuple[EmbeddedPostgres, str]:
+    server = EmbeddedPostgres(home / "pgdata")
+    base = make_url(server.start("postgres"))
+    with psycopg.connect(
+        host=base.host, port=base.port, user=base.username, dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    return server, base.set(database=DATABASE).render_as_string(hide_password=False)
+
+
+def _airflow(home: Path, dags: Path, db_url: str, graph_url: str) -> dict[str, str]:
+    airflow_home = home / "airflow"
+    airflow_home.mkdir(parents=True, exist_ok=True)
+    env = {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home}/airflow.db",
+        "AIRFLOW_CONN_AUTOSCALER_DB": make_url(db_url)
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False),
+        "AIRFLOW_CONN_META_ADS_DEFAULT": json.dumps(
+            {
+                "conn_type": "generic",
+                "password": "sandbox-token",
+                "extra": {"graph_url": graph_url, "clock": "sandbox"},
+            }
+        ),
+        "AUTOSCALER_APPROVAL_POKE_SECONDS": "2",
+    }
+    os.environ.update(env)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    for command in (["db", "migrate"], ["pools", "set", "meta_api", "8", "Meta Graph API calls"]):
+        subprocess.run(
+            [airflow, *command], env={**os.environ, **env}, check=True, capture_output=True, timeout=600
+        )
+    return env
+
+
+def _default_rules(engine: Engine, client: MetaClient) -> list[str]:
+    """Each sandbox account with a default rule sized from its own budgets."""
+    lines = []
+    for account in client.list_accounts():
+        holders = client.list_budget_holders(account.account_id)
+        budgets = holders["daily_budget"].dropna().astype(int)
+        low, high = max(int(budgets.min()) // 4, 1), int(budgets.max()) * 3
+        approval = int(budgets.quantile(0.75))
+        settings = {
+            "account_id": account.account_id,
+            "rule_name": "Default",
+            "min_daily_budget": low,
+            "max_daily_budget": high,
+            "require_approval_threshold": approval,
+            "min_impressions": 500,
+        }
+        with engine.begin() as conn:
+            upsert_account(
+                conn, AdAccount(account.account_id, account.currency, account.timezone_name, account.name)
+            )
+            create_rule(conn, ScalingRule.parse(settings), actor="demo")
+        lines.append(
+            f"  {account.account_id} {account.name} ({account.currency}, {account.timezone_name}): {len(holders)} budget holders; "
+            f"rule: budgets {format_money(low, account.currency)}-{format_money(high, account.currency)}, "
+            f"approval above {format_money(approval, account.currency)}"
+        )
+    return lines
+
+
+class Approver(threading.Thread):
+    """Plays the person who answers approvals: approves one, rejects one, lets the rest expire."""
+
+    def __init__(self, engine: Engine, sandbox_url: str) -> None:
+        super().__init__(daemon=True)
+        self.engine, self.sandbox_url = engine, sandbox_url
+        self.stop = threading.Event()
+        self.decided: list[str] = []
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            with self.engine.begin() as conn:
+                waiting = actions.list_actions(conn, status="pending_approval", limit=100)
+                if not waiting:
+                    continue
+                oldest = sorted(waiting, key=lambda a: a.action_id)
+                if not any(d.startswith("approved") for d in self.decided):
+                    actions.approve(conn, oldest[0].action_id, by=APPROVER, reason="demo: looks right")
+                    self.decided.append(f"approved #{oldest[0].action_id}")
+                    continue
+                if not any(d.startswith("rejected") for d in self.decided):
+                    actions.reject(conn, oldest[0].action_id, by=APPROVER, reason="demo: too big a jump")
+                    self.decided.append(f"rejected #{oldest[0].action_id}")
+                    continue
+            # Nobody answers the rest: move Meta's clock past the 45-minute deadline.
+            deadline = max(a.run_hour for a in waiting if a.run_hour) + timedelta(hours=1, minutes=55)
+            body = json.dumps({"to": deadline.isoformat()}).encode()
+            with contextlib.suppress(Exception):
+                import urllib.request
+
+                urllib.request.urlopen(
+                    urllib.request.Request(f"{self.sandbox_url}/__sandbox/clock", data=body, method="POST")
+                ).read()
+
+
+def run(hours: int = 24, shadow_hours: int = 16, seed: int = 7, dags: Path = Path("dags")) -> int:
+    home = autoscaler_home()
+    home.mkdir(parents=True, exist_ok=True)
+    log_file = home / "demo-airflow.log"
+    log_file.write_text("")
+    started = time.perf_counter()
+    say("Starting the embedded PostgreSQL and the Meta sandbox (demo scenario)...")
+    server, db_url = _database(home)
+    engine = make_engine(db_url)
+    try:
+        migrations.upgrade(engine)
+        scenario = load_scenario("demo")
+        with RunningSandbox(scenario, seed=seed) as sandbox:
+            say(
+                f"  audit database {make_url(db_url).render_as_string(hide_password=True)}; sandbox {sandbox.url}"
+            )
+            say("Initialising Airflow (SQLite metadata in $AUTOSCALER_HOME/airflow)...")
+            env = _airflow(home, dags.resolve(), db_url, sandbox.url)
+            client = MetaClient(MetaConfig(access_token=scenario.access_token, graph_url=sandbox.url))
+            say("Default rules:")
+            for line in _default_rules(engine, client):
+                say(line)
+            _run_hours(engine, sandbox, dags, log_file, hours, shadow_hours)
+            _report(engine, sandbox.url)
+        say(f"\nDone in {time.perf_counter() - started:.0f} s. Airflow's own output: {log_file}")
+        say("To look at the same runs in the Airflow UI (the audit database is dropped on the next demo):")
+        say("  autoscaler db start   # keeps the embedded PostgreSQL up; then, with")
+        say(
+            f"  export AIRFLOW_HOME={env['AIRFLOW_HOME']} AIRFLOW__CORE__DAGS_FOLDER={env['AIRFLOW__CORE__DAGS_FOLDER']}"
+        )
+        say(
+            "  .venv/bin/airflow api-server --port 8080   # and open http://localhost:8080, DAG autoscaler_hourly"
+        )
+        return 0
+    finally:
+        engine.dispose()
+        server.stop()
+
+
+def _load_dag(dags: Path) -> Any:
+    spec = importlib.util.spec_from_file_location("autoscaler_hourly", dags / "autoscaler_hourly.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.hourly_dag
+
+
+def _run_hours(
+    engine: Engine, sandbox: RunningSandbox, dags: Path, log_file: Path, hours: int, shadow_hours: int
+) -> None:
+    import urllib.request
+
+    with quiet(log_file):
+        dag = _load_dag(dags)
+    first = sandbox.sandbox.sim.now
+    approver = Approver(engine, sandbox.url)
+    approver.start()
+    say(
+        f"\nRunning autoscaler_hourly for {hours} simulated hours from {first:%Y-%m-%d %H:00} UTC "
+        f"({shadow_hours} in shadow mode, then live):"
+    )
+    try:
+        for i in range(hours):
+            hour = first + timedelta(hours=i)
+            now = max(hour + timedelta(hours=1, minutes=5), sandbox.sandbox.sim.now)
+            body = json.dumps({"to": now.isoformat()}).encode()
+            urllib.request.urlopen(
+                urllib.request.Request(f"{sandbox.url}/__sandbox/clock", data=body, method="POST")
+            ).read()
+            conf = {"dry_run": i < shadow_hours}
+            with quiet(log_file):
+                state = dag.test(logical_date=hour + timedelta(hours=1), run_conf=conf).state
+            say(_hour_line(engine, hour, "shadow" if conf["dry_run"] else "live", str(state)))
+    finally:
+        approver.stop.set()
+
+
+def _hour_line(engine: Engine, hour: datetime, mode: str, state: str) -> str:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                """
+                SELECT sum(snapshots_written) AS snapshots, sum(evaluated) AS evaluated,
+                       sum(actions_proposed) AS proposed, sum(executed) AS executed,
+                       sum(awaiting_approval) AS waited
+                  FROM autoscaler.scaling_runs WHERE run_hour = :h
+                """
+            ),
+            {"h": hour},
+        ).one()
+    ok = "" if state.endswith("success") else f"  [{state}]"
+    return (
+        f"  {hour:%H:00} UTC {mode:6s} {int(row.snapshots or 0):3d} snapshots, {int(row.evaluated or 0):3d} evaluated, "
+        f"{int(row.proposed or 0):2d} actions, {int(row.executed or 0):2d} executed, {int(row.waited or 0)} waited for approval{ok}"
+    )
+
+
+def _report(engine: Engine, sandbox_url: str) -> None:
+    with engine.connect() as conn:
+        by_type = conn.execute(
+            text(
+                "SELECT action_type, status, count(*) AS n FROM autoscaler.scaling_actions "
+                "GROUP BY 1, 2 ORDER BY 1, 2"
+            )
+        ).all()
+        impact = conn.execute(
+            text(
+                """
+                SELECT currency,
+                       sum(greatest(budget_after - budget_before, 0)) AS up,
+                       sum(greatest(budget_before - budget_after, 0)) AS down
+                  FROM autoscaler.scaling_actions
+                 WHERE status = 'executed' AND budget_after IS NOT NULL
+                 GROUP BY currency ORDER BY currency
+                """
+            )
+        ).all()
+        examples = conn.execute(
+            text(
+                "SELECT DISTINCT ON (action_type) action_type, entity_id, reasoning FROM autoscaler.scaling_actions "
+                "WHERE status = 'executed' ORDER BY action_type, action_id"
+            )
+        ).all()
+        approvals = conn.execute(
+            text(
+                "SELECT e.to_status, e.actor, a.action_id, a.reasoning FROM autoscaler.action_events e "
+                "JOIN autoscaler.scaling_actions a USING (action_id) "
+                "WHERE e.to_status IN ('approved', 'rejected', 'expired') AND a.requires_approval ORDER BY e.event_id"
+            )
+        ).all()
+        waiting = conn.execute(
+            text("SELECT count(*) FROM autoscaler.scaling_actions WHERE status = 'pending_approval'")
+        ).scalar_one()
+    say("\nActions by type and outcome:")
+    for row in by_type:
+        say(f"  {row.action_type:20s} {row.status:17s} {row.n}")
+    say("Budget impact of executed changes (per day):")
+    for row in impact:
+        up, down = int(row.up), int(row.down)
+        say(
+            f"  {row.currency}: +{format_money(up, row.currency)} / -{format_money(down, row.currency)}"
+            f" (net {format_money(up - down, row.currency)})"
+        )
+    say("Some reasoning:")
+    for row in examples:
+        say(f"  {row.action_type:20s} {row.entity_id}: {row.reasoning}")
+    say("Approvals:")
+    for row in approvals:
+        say(f"  #{row.action_id} {row.to_status} by {row.actor}: {row.reasoning}")
+    say(f"  {waiting} action(s) still waiting for approval")
+    writes = json.loads(
+        __import__("urllib.request").request.urlopen(f"{sandbox_url}/__sandbox/history").read()
+    )
+    say(
+        f"Meta (the sandbox) applied {len(writes)} changes; every one is an executed action in the audit trail."
+    )
