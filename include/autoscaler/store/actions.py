@@ -49,6 +49,7 @@ class Action:
     requires_approval: bool
     reasoning: str
     run_hour: datetime | None
+    approval_deadline: datetime | None
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Action:
