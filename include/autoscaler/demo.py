@@ -331,9 +331,14 @@ def _report(engine: Engine, sandbox_url: str) -> None:
     say("Some reasoning:")
     for row in examples:
         say(f"  {row.action_type:20s} {row.entity_id}: {row.reasoning}")
-    say("Approvals:")
-    for row in approvals:
+    say("Approvals (an unanswered scale-up is proposed again next hour, so expiries repeat):")
+    for row in approvals[:6]:
         say(f"  #{row.action_id} {row.to_status} by {row.actor}: {row.reasoning}")
+    if len(approvals) > 6:
+        rest: dict[str, int] = {}
+        for row in approvals[6:]:
+            rest[row.to_status] = rest.get(row.to_status, 0) + 1
+        say("  ... and " + ", ".join(f"{n} more {status}" for status, n in sorted(rest.items())))
     say(f"  {waiting} action(s) still waiting for approval")
     writes = json.loads(urllib.request.urlopen(f"{sandbox_url}/__sandbox/history").read())
     say(
