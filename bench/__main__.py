@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from bench import decide, graph_requests, snapshot_upsert
+from bench import dag_parse, decide, graph_requests, snapshot_upsert
 from bench.common import save
 
 
@@ -13,6 +13,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     ok = True
     for name, module in [
+        ("dag_parse", dag_parse),
         ("decide", decide),
         ("graph_requests", graph_requests),
         ("snapshot_upsert", snapshot_upsert),

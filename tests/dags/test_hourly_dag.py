@@ -77,8 +77,9 @@ def run_dag(
     sandbox: RunningSandbox,
     hour: datetime,
     conf: dict[str, Any] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    run_env = dict(env)
+    run_env = {**env, **(extra_env or {})}
     run_env["AIRFLOW_CONN_AUTOSCALER_DB"] = db_url.set(drivername="postgresql").render_as_string(
         hide_password=False
     )
@@ -168,3 +169,45 @@ def test_a_dry_run_records_simulated_decisions_and_writes_nothing(
     assert statuses == {"simulated"}
     assert tuple(mode) == ("shadow", "dry_run")
     assert [r for r in sandbox_log(sandbox, "requests") if r["writes"]] == []
+
+
+def test_the_kill_switch_turns_a_run_into_shadow_mode(
+    airflow_home: dict[str, str], configured: Engine, db_url: URL, sandbox: RunningSandbox
+) -> None:
+    set_clock(sandbox, HOUR + timedelta(hours=1, minutes=5))
+    result = run_dag(airflow_home, db_url, sandbox, HOUR, extra_env={"AIRFLOW_VAR_AUTOSCALER_PAUSED": "true"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with configured.connect() as conn:
+        mode = conn.execute(text("SELECT mode, shadow_reason FROM autoscaler.scaling_runs")).one()
+        statuses = set(conn.execute(text("SELECT DISTINCT status FROM autoscaler.scaling_actions")).scalars())
+    assert tuple(mode) == ("shadow", "kill_switch")
+    assert statuses <= {"simulated"}
+    assert [r for r in sandbox_log(sandbox, "requests") if r["writes"]] == []
+
+
+@pytest.mark.parametrize(
+    ("conf", "says"),
+    [
+        ({"accounts": ["123"]}, "accounts"),
+        ({"dry_run": "maybe"}, "dry_run"),
+        ({"accounts": ["act_999"]}, "no enabled scaling rule for act_999"),
+    ],
+)
+def test_bad_params_fail_the_run_saying_why_and_write_nothing(
+    airflow_home: dict[str, str],
+    configured: Engine,
+    db_url: URL,
+    sandbox: RunningSandbox,
+    conf: dict[str, Any],
+    says: str,
+) -> None:
+    set_clock(sandbox, HOUR + timedelta(hours=1, minutes=5))
+    result = run_dag(airflow_home, db_url, sandbox, HOUR, conf)
+    assert result.returncode != 0
+    assert says in result.stdout + result.stderr
+    with configured.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM autoscaler.campaign_performance_snapshots")).scalar_one()
+            == 0
+        )
+    assert sandbox_log(sandbox, "requests") == []

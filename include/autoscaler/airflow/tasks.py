@@ -166,7 +166,12 @@ def accounts_to_run(context: Any) -> list[str]:
     wanted = list(context["params"].get("accounts") or [])
     unknown = sorted(set(wanted) - set(enabled))
     if unknown:
-        raise UnknownAccountsError(f"accounts: no enabled scaling rule for {', '.join(unknown)}")
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # A wrong account list will not fix itself: fail without retries.
+        raise AirflowFailException(
+            str(UnknownAccountsError(f"accounts: no enabled scaling rule for {', '.join(unknown)}"))
+        )
     chosen = wanted or enabled
     log.info("running %d account(s): %s", len(chosen), ", ".join(chosen) or "none")
     return chosen
