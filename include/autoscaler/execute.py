@@ -76,6 +76,33 @@ def _drifted(action: Action, held: dict[str, Any]) -> str | None:
     return None
 
 
+# Writes go out in slices of this many changes (ten batch requests); each slice's outcomes
+# are recorded in one transaction as soon as Meta has answered, so a crash loses at most one
+# slice of bookkeeping, which the retry recovers by reading Meta (at target -> executed).
+WRITE_SLICE = 500
+
+
+class _Outcomes:
+    """Outcomes waiting to be recorded, grouped by (outcome, detail) so each group is one UPDATE."""
+
+    def __init__(self, summary: ExecuteSummary) -> None:
+        self.summary = summary
+        self.groups: dict[tuple[str, str], list[tuple[int, dict[str, Any] | None]]] = {}
+
+    def add(self, action: Action, outcome: str, detail: str, response: dict[str, Any] | None = None) -> None:
+        self.groups.setdefault((outcome, detail), []).append((action.action_id, response))
+
+    def record(self, engine: Engine) -> None:
+        if not self.groups:
+            return
+        with engine.begin() as conn:
+            for (outcome, detail), items in self.groups.items():
+                store.finish_many(conn, outcome, detail=detail, items=items)
+        for (outcome, _), items in self.groups.items():
+            self.summary.outcomes[outcome] += len(items)
+        self.groups = {}
+
+
 def execute_account(engine: Engine, client: MetaClient, account_id: str) -> ExecuteSummary:
     """Write the account's approved live actions; every outcome is recorded on its action."""
     summary = ExecuteSummary(account_id)
@@ -85,52 +112,35 @@ def execute_account(engine: Engine, client: MetaClient, account_id: str) -> Exec
         if not pending:
             return summary
         held = client.read_budgets([a.entity_id for a in pending])
+        outcomes = _Outcomes(summary)
         to_write: list[Action] = []
         for action in pending:
             now_held = held.get(action.entity_id)
             if now_held is None:
-                _finish(engine, action, "failed", "Meta no longer returns this entity", summary)
+                outcomes.add(action, "failed", "Meta no longer returns this entity")
             elif _at_target(action, now_held):
-                _finish(
-                    engine,
-                    action,
-                    "executed",
-                    "Meta already held the target; nothing written",
-                    summary,
-                    now_held,
-                )
+                outcomes.add(action, "executed", "Meta already held the target; nothing written", now_held)
             elif (why := _drifted(action, now_held)) is not None:
-                _finish(engine, action, "drifted", why, summary, now_held)
+                outcomes.add(action, "drifted", why, now_held)
             else:
                 to_write.append(action)
-        if to_write:
-            before = client.requests_made
-            results = client.apply(
-                [
-                    BudgetChange(a.entity_id, daily_budget=a.budget_after, status=a.status_after)
-                    for a in to_write
-                ]
-            )
-            summary.write_requests = client.requests_made - before
-            for action, result in zip(to_write, results, strict=True):
-                if result.ok:
-                    _finish(engine, action, "executed", "written to Meta", summary, result.response)
-                else:
-                    error = result.error
-                    _finish(engine, action, "failed", str(error), summary, error.as_dict() if error else None)
+        outcomes.record(engine)
+        for start in range(0, len(to_write), WRITE_SLICE):
+            _write(engine, client, to_write[start : start + WRITE_SLICE], outcomes)
     log.info("%s", summary.line())
     return summary
 
 
-def _finish(
-    engine: Engine,
-    action: Action,
-    outcome: str,
-    detail: str,
-    summary: ExecuteSummary,
-    response: dict[str, Any] | None = None,
-) -> None:
-    # One short transaction per outcome: what Meta did is recorded as soon as it is known.
-    with engine.begin() as conn:
-        store.finish(conn, action.action_id, outcome, detail=detail, response=response)
-    summary.outcomes[outcome] += 1
+def _write(engine: Engine, client: MetaClient, actions: list[Action], outcomes: _Outcomes) -> None:
+    before = client.requests_made
+    results = client.apply(
+        [BudgetChange(a.entity_id, daily_budget=a.budget_after, status=a.status_after) for a in actions]
+    )
+    outcomes.summary.write_requests += client.requests_made - before
+    for action, result in zip(actions, results, strict=True):
+        if result.ok:
+            outcomes.add(action, "executed", "written to Meta", result.response)
+        else:
+            error = result.error
+            outcomes.add(action, "failed", str(error), error.as_dict() if error else None)
+    outcomes.record(engine)

@@ -156,3 +156,43 @@ def test_pending_actions_past_their_deadline_expire(conn: Connection) -> None:
     assert actions.get_action(conn, pending).status == "expired"
     with pytest.raises(actions.ActionStateError, match="is expired"):
         actions.approve(conn, pending, by="late")
+
+
+def test_outcomes_are_recorded_together_each_with_its_own_meta_answer(conn: Connection) -> None:
+    ids = record(conn, decisions(conn))
+    approved = ids[1:]  # the scale_up and the pause
+    actions.finish_many(
+        conn,
+        "executed",
+        detail="written to Meta",
+        items=[
+            (approved[0], {"success": True, "id": "2002"}),
+            (approved[1], {"success": True, "id": "2003"}),
+        ],
+    )
+    rows = conn.execute(
+        text(
+            "SELECT a.entity_id, a.status, a.meta_response->>'id' AS answered, e.actor, e.detail "
+            "FROM autoscaler.scaling_actions a JOIN autoscaler.action_events e USING (action_id) "
+            "WHERE e.to_status = 'executed' ORDER BY a.entity_id"
+        )
+    ).all()
+    assert [tuple(r) for r in rows] == [
+        ("2002", "executed", "2002", "autoscaler", "written to Meta"),
+        ("2003", "executed", "2003", "autoscaler", "written to Meta"),
+    ]
+
+
+def test_recording_an_outcome_for_an_action_not_approved_changes_none_of_the_lot(engine: Engine) -> None:
+    with engine.begin() as conn:
+        factories.account(conn)
+        for entity_id in ("2001", "2002", "2003", "2004"):
+            factories.budget_holder(conn, entity_id)
+        ids = record(conn, decisions(conn))
+    with (
+        pytest.raises(actions.ActionStateError, match=f"action {ids[0]} is pending_approval"),
+        engine.begin() as conn,
+    ):
+        actions.finish_many(conn, "executed", detail="written to Meta", items=[(i, None) for i in ids])
+    with engine.connect() as conn:
+        assert statuses(conn)["2002"] == ("scale_up", "approved")  # rolled back with the rest

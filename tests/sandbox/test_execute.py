@@ -114,18 +114,18 @@ def test_a_crash_after_the_write_and_before_the_commit_does_not_write_twice(
     engine: Engine, meta: MetaClient, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     approved_actions(engine, meta)
-    real_finish = execute_module._finish
+    real_record = execute_module._Outcomes.record
 
-    def crash_after_meta_wrote(*args: Any, **kwargs: Any) -> None:
-        if args[2] == "executed" and args[3] == "written to Meta":
+    def crash_after_meta_wrote(self: Any, engine: Engine) -> None:
+        if ("executed", "written to Meta") in self.groups:
             raise RuntimeError("worker died between the Meta write and the database commit")
-        real_finish(*args, **kwargs)
+        real_record(self, engine)
 
-    monkeypatch.setattr(execute_module, "_finish", crash_after_meta_wrote)
+    monkeypatch.setattr(execute_module._Outcomes, "record", crash_after_meta_wrote)
     with pytest.raises(RuntimeError, match="worker died"):
         execute_account(engine, meta, ACCOUNT)
     assert outcomes(engine) == {"approved": 6}  # nothing recorded, yet Meta has the changes
-    monkeypatch.setattr(execute_module, "_finish", real_finish)
+    monkeypatch.setattr(execute_module._Outcomes, "record", real_record)
 
     retry = execute_account(engine, meta, ACCOUNT)  # the task's retry
     assert retry.outcomes == {"executed": 6}

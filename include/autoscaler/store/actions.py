@@ -264,18 +264,52 @@ def finish(
     conn: Connection, action_id: int, outcome: str, *, detail: str, response: dict[str, Any] | None = None
 ) -> Action:
     """approved -> executed | failed | drifted, with Meta's answer or the reason."""
+    finish_many(conn, outcome, detail=detail, items=[(action_id, response)])
+    return get_action(conn, action_id)
+
+
+def finish_many(
+    conn: Connection,
+    outcome: str,
+    *,
+    detail: str,
+    items: Sequence[tuple[int, dict[str, Any] | None]],
+) -> None:
+    """Many approved actions -> one outcome with one reason, each with its own Meta answer.
+
+    One statement for the lot: at 100k actions an hour a round trip per action would be
+    most of the run.  Raises (and so rolls back the caller's transaction) if any action is
+    unknown or no longer approved, naming it.
+    """
     if outcome not in ("executed", "failed", "drifted"):
         raise ValueError(f"outcome: executed, failed or drifted, not {outcome!r}")
+    if not items:
+        return
     import json
 
-    return _transition(
-        conn,
-        action_id,
-        allowed_from=("approved",),
-        to=outcome,
-        actor=AUTOSCALER,
-        detail=detail,
-        extra=", executed_at = CASE WHEN :to = 'executed' THEN now() END, meta_response = CAST(:response AS jsonb), "
-        "error_message = CASE WHEN :to = 'executed' THEN NULL ELSE :detail END",
-        params={"response": json.dumps(response) if response is not None else None, "detail": detail},
-    )
+    ids = [action_id for action_id, _ in items]
+    set_actor(conn, AUTOSCALER, detail)
+    done = conn.execute(
+        text(
+            "UPDATE autoscaler.scaling_actions AS a SET status = :to, "
+            "executed_at = CASE WHEN :to = 'executed' THEN now() END, "
+            "meta_response = CAST(u.response AS jsonb), "
+            "error_message = CASE WHEN :to = 'executed' THEN NULL ELSE :detail END "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:responses AS text[])) AS u(action_id, response) "
+            "WHERE a.action_id = u.action_id AND a.status = 'approved' RETURNING a.action_id"
+        ),
+        {
+            "to": outcome,
+            "detail": detail,
+            "ids": ids,
+            "responses": [json.dumps(r) if r is not None else None for _, r in items],
+        },
+    ).scalars()
+    missing = set(ids) - set(done)
+    if missing:
+        first = min(missing)
+        current = get_action(conn, first)  # raises ActionNotFoundError for unknown ids
+        raise ActionStateError(
+            f"action {first} is {current.status}; only approved actions can become {outcome}"
+            + (f" ({len(missing) - 1} more like it)" if len(missing) > 1 else "")
+        )
