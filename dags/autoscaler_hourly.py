@@ -18,6 +18,9 @@ runs from both writing. **Backfills and `dry_run` runs, and every run while the 
 is on** (Variable `autoscaler_paused`, or the `pause_switches` table), record their
 decisions as `simulated` and write nothing to Meta.
 
+Notices (failures, pauses, changes awaiting approval) go to the task log, and by email or
+Slack when the connections `autoscaler_smtp` / `autoscaler_slack` exist.
+
 Connections: `meta_ads_default` (Meta), `autoscaler_db` (the audit database). Pool:
 `meta_api` bounds concurrent Meta calls. Audit trail: the `autoscaler` schema —
 `scaling_runs` has one row per account per run.
@@ -30,6 +33,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task, task_group
+
+from autoscaler.airflow.notifier import AutoscalerNotifier
 
 META_POOL = "meta_api"
 # How often the approval sensor looks (seconds). The demo shortens it; reading the
@@ -50,6 +55,8 @@ APPROVAL_POKE_SECONDS = int(os.environ.get("AUTOSCALER_APPROVAL_POKE_SECONDS", "
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
+        # A task that has used up its retries says so: task log, and email/Slack if configured.
+        "on_failure_callback": AutoscalerNotifier(),
     },
     params={
         "dry_run": Param(False, type="boolean", description="Decide and record, but write nothing to Meta."),

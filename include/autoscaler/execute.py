@@ -38,6 +38,7 @@ class ExecuteSummary:
     account_id: str
     outcomes: Counter[str] = field(default_factory=Counter)
     write_requests: int = 0
+    paused: list[Action] = field(default_factory=list)  # pauses now in force on Meta
 
     def line(self) -> str:
         parts = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "nothing to execute"
@@ -88,9 +89,12 @@ class _Outcomes:
     def __init__(self, summary: ExecuteSummary) -> None:
         self.summary = summary
         self.groups: dict[tuple[str, str], list[tuple[int, dict[str, Any] | None]]] = {}
+        self.pauses: list[Action] = []
 
     def add(self, action: Action, outcome: str, detail: str, response: dict[str, Any] | None = None) -> None:
         self.groups.setdefault((outcome, detail), []).append((action.action_id, response))
+        if outcome == "executed" and action.status_after == "PAUSED":
+            self.pauses.append(action)
 
     def record(self, engine: Engine) -> None:
         if not self.groups:
@@ -100,7 +104,8 @@ class _Outcomes:
                 store.finish_many(conn, outcome, detail=detail, items=items)
         for (outcome, _), items in self.groups.items():
             self.summary.outcomes[outcome] += len(items)
-        self.groups = {}
+        self.summary.paused.extend(self.pauses)
+        self.groups, self.pauses = {}, []
 
 
 def execute_account(engine: Engine, client: MetaClient, account_id: str) -> ExecuteSummary:

@@ -1,20 +1,43 @@
 """Run the hourly DAG once through dag.test() (in its own process: Airflow reads its config at import).
 
 python -m tests.dags.dagrun LOGICAL_DATE [CONF_JSON]
+
+With AUTOSCALER_TEST_CRASH_AFTER_WRITE=1 the first execute that has written to Meta dies
+before it records anything (dag.test runs tasks in this process, so a patch here reaches them).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "autoscaler_hourly.py"
 
 
+def _crash_once_after_the_meta_write() -> None:
+    from autoscaler import execute
+
+    real_record = execute._Outcomes.record
+    crashed = False
+
+    def record(self: execute._Outcomes, engine: Any) -> None:
+        nonlocal crashed
+        if not crashed and ("executed", "written to Meta") in self.groups:
+            crashed = True
+            raise RuntimeError("worker died between the Meta write and the database commit")
+        real_record(self, engine)
+
+    execute._Outcomes.record = record  # type: ignore[method-assign]
+
+
 def main() -> int:
+    if os.environ.get("AUTOSCALER_TEST_CRASH_AFTER_WRITE") == "1":
+        _crash_once_after_the_meta_write()
     logical_date = datetime.fromisoformat(sys.argv[1])
     conf = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     spec = importlib.util.spec_from_file_location("autoscaler_hourly", DAG_FILE)

@@ -6,16 +6,20 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
+from autoscaler.demo import APPROVER, Approver
 from autoscaler.rules import ScalingRule
 from autoscaler.sandbox.scenario import load_scenario
 from autoscaler.sandbox.server import RunningSandbox
@@ -211,3 +215,149 @@ def test_bad_params_fail_the_run_saying_why_and_write_nothing(
             == 0
         )
     assert sandbox_log(sandbox, "requests") == []
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    posted: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Webhook.posted.append(body["text"])
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def slack() -> Iterator[tuple[str, list[str]]]:
+    _Webhook.posted = []
+    server = HTTPServer(("127.0.0.1", 0), _Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/services/T0/B0/X", _Webhook.posted
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_approvals_one_approved_one_rejected_the_rest_expire_and_only_approved_changes_are_made(
+    airflow_home: dict[str, str],
+    configured: Engine,
+    db_url: URL,
+    sandbox: RunningSandbox,
+    slack: tuple[str, list[str]],
+) -> None:
+    webhook, posted = slack
+    with configured.begin() as conn:
+        rule = conn.execute(text("SELECT rule_id FROM autoscaler.scaling_rules")).scalar_one()
+        conn.execute(
+            text(
+                "UPDATE autoscaler.scaling_rules SET require_approval_threshold = 15000, "
+                "pause_requires_approval = true WHERE rule_id = :r"
+            ),
+            {"r": rule},
+        )
+    set_clock(sandbox, HOUR + timedelta(hours=1, minutes=5))
+    approver = Approver(configured, sandbox.url)  # approves one, rejects one, lets the rest expire
+    approver.start()
+    try:
+        result = run_dag(
+            airflow_home,
+            db_url,
+            sandbox,
+            HOUR,
+            extra_env={
+                "AUTOSCALER_APPROVAL_POKE_SECONDS": "1",
+                "AIRFLOW_CONN_AUTOSCALER_SLACK": json.dumps({"conn_type": "generic", "password": webhook}),
+            },
+        )
+    finally:
+        approver.stop.set()
+        approver.join()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with configured.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT a.action_id, a.entity_id, a.status, a.requires_approval, a.budget_after, a.status_after, "
+                "       d.actor AS decided_by "
+                "FROM autoscaler.scaling_actions a "
+                "LEFT JOIN autoscaler.action_events d ON d.action_id = a.action_id "
+                "     AND d.to_status IN ('approved', 'rejected', 'expired') "
+                "ORDER BY a.action_id"
+            )
+        ).all()
+    waited = [r for r in rows if r.requires_approval]
+    by_status = Counter(r.status for r in waited)
+    assert len(waited) >= 3, rows
+    # The approved one was executed after the sensor saw it; the rejected one was not made.
+    assert by_status["rejected"] == 1
+    assert by_status["executed"] == 1
+    assert by_status["expired"] == len(waited) - 2
+    assert {r.decided_by for r in waited if r.status == "expired"} == {"autoscaler"}
+    assert {r.decided_by for r in waited if r.status in ("executed", "rejected")} == {APPROVER}
+    # Changes within the threshold did not wait for the others.
+    assert {r.status for r in rows if not r.requires_approval} == {"executed"}
+    executed = {
+        (r.entity_id, r.budget_after if r.budget_after is not None else r.status_after)
+        for r in rows
+        if r.status == "executed"
+    }
+    assert {(h["entity_id"], h["after"]) for h in sandbox_log(sandbox, "history")} == executed
+    # The people were told what waited.
+    assert any(
+        text_.startswith(f"*{ACCOUNT}: {len(waited)} budget change(s) await approval") for text_ in posted
+    ), posted
+
+
+def test_a_crash_between_the_meta_write_and_the_commit_is_retried_without_a_double_change(
+    airflow_home: dict[str, str], configured: Engine, db_url: URL, sandbox: RunningSandbox
+) -> None:
+    set_clock(sandbox, HOUR + timedelta(hours=1, minutes=5))
+    # The first attempt of execute dies after Meta applied its writes, before anything is recorded.
+    crashed = run_dag(
+        airflow_home, db_url, sandbox, HOUR, extra_env={"AUTOSCALER_TEST_CRASH_AFTER_WRITE": "1"}
+    )
+    assert "worker died between the Meta write and the database commit" in crashed.stdout + crashed.stderr
+    applied_by_crashed_run = sandbox_log(sandbox, "history")
+    assert applied_by_crashed_run
+    # The retry (the run again, as the scheduler's retry would) reads Meta, finds the targets held.
+    retried = run_dag(airflow_home, db_url, sandbox, HOUR)
+    assert retried.returncode == 0, retried.stdout[-3000:] + retried.stderr[-3000:]
+    with configured.connect() as conn:
+        statuses = Counter(conn.execute(text("SELECT status FROM autoscaler.scaling_actions")).scalars())
+        details = set(
+            conn.execute(
+                text("SELECT detail FROM autoscaler.action_events WHERE to_status = 'executed'")
+            ).scalars()
+        )
+    history = sandbox_log(sandbox, "history")
+    assert history == applied_by_crashed_run  # nothing written twice
+    assert statuses == {"executed": len(history)}
+    assert details == {"Meta already held the target; nothing written"}
+
+
+def test_a_task_that_fails_for_good_is_announced_through_the_notifier(
+    airflow_home: dict[str, str],
+    configured: Engine,
+    db_url: URL,
+    sandbox: RunningSandbox,
+    slack: tuple[str, list[str]],
+) -> None:
+    webhook, posted = slack
+    set_clock(sandbox, HOUR + timedelta(hours=1, minutes=5))
+    result = run_dag(
+        airflow_home,
+        db_url,
+        sandbox,
+        HOUR,
+        {"accounts": ["act_999"]},
+        extra_env={
+            "AIRFLOW_CONN_AUTOSCALER_SLACK": json.dumps({"conn_type": "generic", "password": webhook})
+        },
+    )
+    assert result.returncode != 0
+    assert len(posted) == 1, posted
+    assert posted[0].startswith("*autoscaler_hourly: accounts failed after 1 attempt(s)*")
+    assert "no enabled scaling rule for act_999" in posted[0]

@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from autoscaler import hourly
+from autoscaler.airflow import notifier
 from autoscaler.airflow.connections import meta_client
+from autoscaler.notify import approval_notice, pause_notice
 from autoscaler.store import actions, runs
 from autoscaler.store.engine import AIRFLOW_CONN_ID, make_engine
 
@@ -211,6 +213,12 @@ def decide(account_id: str, context: Any) -> dict[str, Any]:
                 ),
                 {"a": account_id, "h": run.run_hour},
             ).scalar_one()
+        if waiting and run.mode == "live":
+            with engine.connect() as conn:
+                pending = actions.list_actions(
+                    conn, account_id=account_id, status="pending_approval", run_hour=run.run_hour, limit=1000
+                )
+            notifier.send(approval_notice(account_id, pending, deadline))
         kinds = [k for k in ("scale_up_aggressive", "scale_up", "scale_down", "pause") if counts.get(k)]
         detail = ", ".join(f"{counts[k]} {k}" for k in kinds) or "none"
         state["counts"] = {
@@ -260,6 +268,7 @@ def execute(account_id: str, context: Any, step: str = "execute") -> dict[str, A
             state["finished"] = True
             return {"written": 0, "mode": run.mode}
         summary = execute_account(engine, meta_client(), account_id)
+        notifier.send(pause_notice(account_id, summary.paused))
         with engine.connect() as conn:
             totals: dict[str, int] = dict(
                 conn.execute(

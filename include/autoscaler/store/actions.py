@@ -160,18 +160,25 @@ def get_action(conn: Connection, action_id: int) -> Action:
 
 
 def list_actions(
-    conn: Connection, *, account_id: str | None = None, status: str | None = None, limit: int = 100
+    conn: Connection,
+    *,
+    account_id: str | None = None,
+    status: str | None = None,
+    run_hour: datetime | None = None,
+    limit: int = 100,
 ) -> list[Action]:
+    """Newest first, optionally one account's, in one status, of one run hour."""
     rows = conn.execute(
         text(
             """
             SELECT * FROM autoscaler.scaling_actions
              WHERE (CAST(:account AS text) IS NULL OR account_id = :account)
                AND (CAST(:status AS text) IS NULL OR status = :status)
+               AND (CAST(:hour AS timestamptz) IS NULL OR run_hour = :hour)
              ORDER BY action_id DESC LIMIT :limit
             """
         ),
-        {"account": account_id, "status": status, "limit": limit},
+        {"account": account_id, "status": status, "hour": run_hour, "limit": limit},
     ).mappings()
     return [Action.from_row(r) for r in rows]
 
