@@ -108,7 +108,7 @@ def _airflow(home: Path, dags: Path, db_url: str, graph_url: str) -> dict[str, s
     return env
 
 
-def _default_rules(engine: Engine, client: MetaClient) -> list[str]:
+def default_rules(engine: Engine, client: MetaClient) -> list[str]:
     """Each sandbox account with a default rule sized from its own budgets."""
     lines = []
     for account in client.list_accounts():
@@ -206,7 +206,7 @@ def run(hours: int = 24, shadow_hours: int = 16, seed: int = 7, dags: Path = Pat
             env = _airflow(home, dags.resolve(), db_url, sandbox.url)
             client = MetaClient(MetaConfig(access_token=scenario.access_token, graph_url=sandbox.url))
             say("Default rules:")
-            for line in _default_rules(engine, client):
+            for line in default_rules(engine, client):
                 say(line)
             _run_hours(engine, sandbox, dags, log_file, hours, shadow_hours)
             _report(engine, sandbox.url)

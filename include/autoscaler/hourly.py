@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import Engine, text
@@ -24,7 +24,7 @@ from autoscaler.store.accounts import AdAccount, get_account, upsert_account
 from autoscaler.store.evaluations import record_evaluations
 from autoscaler.store.holders import upsert_budget_holders
 from autoscaler.store.rules import list_rules
-from autoscaler.store.snapshots import upsert_snapshots
+from autoscaler.store.snapshots import apply_settlement, day_rows, upsert_snapshots
 from autoscaler.store.windows import holder_state, previous_cumulative, trailing_window, window_bounds
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ def snapshot(engine: Engine, client: MetaClient, run: RunHour, now: datetime) ->
         rows = metrics.live_hour(
             hour, account.timezone_name, run.account_id, holders, cumulative, previous, pd.Timestamp(now)
         )
+        settled = _settle_day_before(engine, client, run, account.currency, structure, day, now)
     else:
         hourly = per_holder(
             client.insights(run.account_id, account.currency, time_range=day_range, hourly=True), structure
@@ -91,8 +92,40 @@ def snapshot(engine: Engine, client: MetaClient, run: RunHour, now: datetime) ->
             hour, account.timezone_name, run.account_id, holders, hourly, totals, pd.Timestamp(now)
         )
         rows[["daily_budget", "status", "effective_status"]] = None  # not known for a past hour
+        settled = 0
     written = upsert_snapshots(engine, rows)
-    return {"snapshots": len(rows), "changed": written, "requests": client.requests_made - before}
+    return {
+        "snapshots": len(rows),
+        "changed": written,
+        "settled": settled,
+        "requests": client.requests_made - before,
+    }
+
+
+def _settle_day_before(
+    engine: Engine,
+    client: MetaClient,
+    run: RunHour,
+    currency: str,
+    structure: pd.DataFrame,
+    day: date,
+    now: datetime,
+) -> int:
+    """Re-read the previous local day's totals and settle its hours to them (late purchases).
+
+    Every live run does it (one request), so purchases attributed to yesterday's clicks
+    reach the trailing window within the hour they are reported, not never.
+    """
+    yesterday = day - timedelta(days=1)
+    with engine.connect() as conn:
+        rows = day_rows(conn, run.account_id, yesterday)
+    if rows.empty:
+        return 0
+    day_range = (yesterday.isoformat(), yesterday.isoformat())
+    totals = per_holder(client.insights(run.account_id, currency, time_range=day_range), structure)
+    settled = metrics.settle_day(rows, totals)
+    with engine.begin() as conn:
+        return apply_settlement(conn, settled, now)
 
 
 def decide_account(

@@ -120,3 +120,52 @@ def _occurrences(hour_start: pd.Timestamp, timezone: str) -> int:
     hours = pd.date_range(day_start.tz_convert("UTC"), periods=26, freq="h")
     same_day = hours[hours.tz_convert(timezone).date == local.date()]
     return int((same_day.tz_convert(timezone).hour == local.hour).sum())
+
+
+def _allocate(amount: pd.Series, weights: pd.Series, groups: pd.Series) -> pd.Series:
+    """Share each group's ``amount`` (one value per row, equal within a group) out by ``weights``.
+
+    Largest remainder, so the integer shares add up exactly to the amount; a group whose
+    weights are all zero puts it all on its last row.
+    """
+    weights = weights.astype(float)
+    total = weights.groupby(groups).transform("sum")
+    last = groups.ne(groups.shift(-1))
+    weights = weights.where(total > 0, last.astype(float))
+    total = weights.groupby(groups).transform("sum")
+    exact = amount.astype(float) * weights / total
+    floor = exact.floordiv(1.0)
+    short = (amount - floor.groupby(groups).transform("sum")).astype(np.int64)
+    rank = (exact - floor).groupby(groups).rank(method="first", ascending=False)
+    shares: pd.Series = (floor + (rank <= short)).astype(np.int64)
+    return shares
+
+
+def settle_day(day_rows: pd.DataFrame, totals: pd.DataFrame) -> pd.DataFrame:
+    """Yesterday's hours, corrected so each entity's day adds up to Meta's later total.
+
+    Purchases are attributed to the click's day, days after the click, and a live read only
+    sees today's date: what arrives later for yesterday would be lost.  ``day_rows``: the
+    local day's snapshots (entity_id, hour_start, spend, conversions, revenue); ``totals``:
+    Meta's totals for that day now (entity_id, conversions, revenue).  Growth is shared out
+    by the hours' spend; a downward revision scales the hours down.  Returns the rows that
+    change, with ``revenue_source`` settled; settling again with the same totals changes
+    nothing.  Entities Meta did not answer for are left alone.
+    """
+    rows = day_rows.merge(
+        totals[["entity_id", "conversions", "revenue"]], on="entity_id", suffixes=("", "_meta")
+    ).sort_values(["entity_id", "hour_start"], ignore_index=True)
+    if rows.empty:
+        return rows[["entity_id", "hour_start", "conversions", "revenue"]].assign(revenue_source="settled")
+    changed = pd.Series(False, index=rows.index)
+    for metric in ("conversions", "revenue"):
+        current = rows[metric].astype(np.int64)
+        held = current.groupby(rows["entity_id"]).transform("sum")
+        target = rows[f"{metric}_meta"].fillna(0).astype(np.int64)
+        grown = current + _allocate((target - held).clip(lower=0), rows["spend"], rows["entity_id"])
+        shrunk = _allocate(target, current, rows["entity_id"])
+        settled = grown.where(target >= held, shrunk)
+        changed |= settled != current
+        rows[metric] = settled
+    out = rows.loc[changed, ["entity_id", "hour_start", "conversions", "revenue"]].reset_index(drop=True)
+    return out.assign(revenue_source="settled")

@@ -191,3 +191,47 @@ def test_decide_records_every_evaluation_and_each_change_once(
             text("SELECT count(*) FROM autoscaler.scaling_actions WHERE status = 'simulated'")
         ).scalar_one()
     assert simulated_actions == shadow["actions"] == counts["actions"]
+
+
+def day_revenue(engine: Engine, local_date: str) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT entity_id, sum(revenue) FROM autoscaler.campaign_performance_snapshots "
+                "WHERE account_id = :a AND local_date = :d GROUP BY entity_id"
+            ),
+            {"a": ACCOUNT, "d": local_date},
+        ).all()
+    return {entity: int(total) for entity, total in rows}
+
+
+def meta_day_revenue(meta: MetaClient, local_date: str) -> dict[str, int]:
+    from autoscaler.meta.frames import per_holder
+
+    holders = meta.list_budget_holders(ACCOUNT)
+    totals = per_holder(meta.insights(ACCOUNT, "USD", time_range=(local_date, local_date)), holders)
+    return {str(e): int(r) for e, r in zip(totals["entity_id"], totals["revenue"], strict=True)}
+
+
+def test_yesterday_is_settled_to_metas_later_totals_as_late_purchases_arrive(
+    engine: Engine, meta: MetaClient, sandbox: RunningSandbox
+) -> None:
+    for i in range(24):  # the whole local day of 2026-11-02 in New York, live
+        run_live_hour(engine, meta, sandbox, START + timedelta(hours=i))
+    observed = day_revenue(engine, "2026-11-02")
+    counts = run_live_hour(engine, meta, sandbox, START + timedelta(hours=24))  # 00:00 next day
+    assert counts["settled"] > 0  # purchases reported in the last hour for yesterday's clicks
+    run_live_hour(engine, meta, sandbox, START + timedelta(hours=30))  # six hours later
+    settled = day_revenue(engine, "2026-11-02")
+    assert settled == {e: r for e, r in meta_day_revenue(meta, "2026-11-02").items() if e in settled}
+    assert sum(settled.values()) > sum(observed.values())  # late purchases for yesterday's clicks arrived
+    with engine.connect() as conn:
+        sources = set(
+            conn.execute(
+                text(
+                    "SELECT DISTINCT revenue_source FROM autoscaler.campaign_performance_snapshots "
+                    "WHERE local_date = '2026-11-02'"
+                )
+            ).scalars()
+        )
+    assert "settled" in sources

@@ -201,3 +201,48 @@ def upsert_snapshots(engine: Engine, frame: pd.DataFrame) -> int:
             )
         )
         return int(result.rowcount)
+
+
+def day_rows(conn: Connection, account_id: str, local_date: Any) -> pd.DataFrame:
+    """The account's snapshots of one local day: what settling that day works on."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT entity_id, hour_start, spend, conversions, revenue
+              FROM autoscaler.campaign_performance_snapshots
+             WHERE account_id = :account AND local_date = :day
+            """
+        ),
+        {"account": account_id, "day": local_date},
+    )
+    frame = pd.DataFrame(rows.all(), columns=["entity_id", "hour_start", "spend", "conversions", "revenue"])
+    for column in ("spend", "conversions", "revenue"):
+        frame[column] = frame[column].astype("int64")
+    return frame
+
+
+def apply_settlement(conn: Connection, settled: pd.DataFrame, observed_at: Any) -> int:
+    """Write settled purchases and revenue onto existing hours (metrics.settle_day's rows)."""
+    if settled.empty:
+        return 0
+    result = conn.execute(
+        text(
+            """
+            UPDATE autoscaler.campaign_performance_snapshots AS s
+               SET conversions = u.conversions, revenue = u.revenue, revenue_source = 'settled',
+                   observed_at = :observed_at
+              FROM unnest(CAST(:entity_ids AS text[]), CAST(:hours AS timestamptz[]),
+                          CAST(:conversions AS bigint[]), CAST(:revenue AS bigint[]))
+                   AS u(entity_id, hour_start, conversions, revenue)
+             WHERE s.entity_id = u.entity_id AND s.hour_start = u.hour_start
+            """
+        ),
+        {
+            "entity_ids": settled["entity_id"].astype(str).tolist(),
+            "hours": [ts.to_pydatetime() for ts in pd.to_datetime(settled["hour_start"], utc=True)],
+            "conversions": [int(v) for v in settled["conversions"]],
+            "revenue": [int(v) for v in settled["revenue"]],
+            "observed_at": observed_at,
+        },
+    )
+    return int(result.rowcount)
