@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from bench import dag_parse, decide, graph_requests, hourly_run, snapshot_upsert
+from bench import dag_e2e, dag_parse, decide, graph_requests, hourly_run, snapshot_upsert
 from bench.common import save
 
 
@@ -18,6 +18,7 @@ def main() -> int:
         ("graph_requests", graph_requests),
         ("snapshot_upsert", snapshot_upsert),
         ("hourly_run", hourly_run),
+        ("dag_e2e", dag_e2e),
     ]:
         print(f"== {name}", flush=True)
         result = module.run()

@@ -5,7 +5,7 @@ Counted from the sandbox's request log (every HTTP request the SDK made), for:
 * the hourly read the fetch step makes: the account (currency, time zone), its budget
   holders (one ad-set edge read with the campaign expanded), and today's cumulative
   insights at ad-set level (all metrics, purchases included) — target <= 12 requests;
-* the once-a-day settle read: yesterday's hourly breakdown and yesterday's totals;
+* the settle read each live run adds: yesterday's totals (docs/metrics.md, settling yesterday);
 * writing budget changes: target ceil(changes / 50) requests (batches of 50);
 * the seed's approach, actually run against the same sandbox: one insights request per
   campaign ("for each campaign: fetch 24h metrics") and one request per change.
@@ -77,7 +77,6 @@ def run() -> dict[str, Any]:
         hourly_read.update(budget_holders=len(holders), insight_rows=len(today))
 
         _clear(url)
-        meta.insights(ACCOUNT, account.currency, date_preset="yesterday", hourly=True)
         meta.insights(ACCOUNT, account.currency, date_preset="yesterday")
         settle_read = _counts(url)
 
@@ -97,7 +96,7 @@ def run() -> dict[str, Any]:
     result: dict[str, Any] = {
         "scenario": "bench-2000",
         "hourly_read": hourly_read,
-        "daily_settle_read": settle_read,
+        "settle_read": settle_read,
         "writes": writes,
         "seed_approach": seed,
         "sandbox_serving": serving,
@@ -163,12 +162,12 @@ def _serving_rate(url: str, token: str, n: int = 400) -> dict[str, float]:
 
 def report(result: dict[str, Any]) -> str:
     h, s, w, seed, srv = (
-        result[k] for k in ("hourly_read", "daily_settle_read", "writes", "seed_approach", "sandbox_serving")
+        result[k] for k in ("hourly_read", "settle_read", "writes", "seed_approach", "sandbox_serving")
     )
     lines = [
         f"Graph requests, account with {h['budget_holders']:,} budget holders ({result['scenario']}):",
         f"  hourly read (account, holders, today's insights): {h['http_requests']} requests ({h['insight_rows']:,} insight rows, {h['seconds']:.2f} s)",
-        f"  daily settle read (yesterday hourly + totals):     {s['http_requests']} requests",
+        f"  settle read (yesterday's totals, each live run):  {s['http_requests']} requests",
         f"  {w['changes']} budget changes:                          {w['write_requests']} write requests (ceil({w['changes']}/50) = {math.ceil(w['changes'] / 50)})",
         f"  the seed's per-campaign approach, same work:       {seed['http_requests']:,} requests ({seed['read_requests']:,} reads + {seed['write_requests']:,} writes)",
         f"  sandbox serving: {srv['simple_reads_per_second']:,.0f} simple reads/s; one 3,000-row insights page in {srv['insights_3000_rows_seconds']:.2f} s",

@@ -52,6 +52,10 @@ def synthetic_snapshots(
     frame["conversions"] = rng.poisson(0.5, n)
     frame["revenue"] = frame["conversions"] * rng.integers(1_000, 9_000, n)
     frame["revenue_source"] = "observed"
+    # A live row carries the day-to-date cumulatives (migration 0002 added the delivery ones).
+    frame["day_spend_to_date"] = rng.integers(0, 100_000, n)
+    frame["day_impressions_to_date"] = rng.integers(0, 400_000, n)
+    frame["day_clicks_to_date"] = rng.integers(0, 8_000, n)
     frame["day_conversions_to_date"] = rng.integers(0, 50, n)
     frame["day_revenue_to_date"] = rng.integers(0, 200_000, n)
     frame["daily_budget"] = rng.integers(1_000, 100_000, n)
