@@ -1,0 +1,32 @@
+"""The daily run's step for one ad account: recompute its budget holders' optimal-hour profiles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from autoscaler import profiles
+from autoscaler.store.accounts import get_account
+from autoscaler.store.profiles import days_observed, hour_sums, lag_moments, replace_profiles, window
+
+DEFAULT_DAYS = 28
+
+
+def learn_account(engine: Engine, account_id: str, now: datetime, days: int = DEFAULT_DAYS) -> dict[str, int]:
+    """Replace the account's profiles from its last ``days`` complete local days, in one transaction."""
+    if days < 1:
+        raise ValueError(f"days: must be at least 1, got {days}")
+    with engine.begin() as conn:
+        account = get_account(conn, account_id)
+        start, end = window(now, account.timezone_name, days)
+        kernel = profiles.delay_kernel(*lag_moments(conn, account_id, start, end))
+        sums = hour_sums(conn, account_id, start, end, kernel)
+        learned = profiles.learn(sums, days_observed(conn, account_id, start, end))
+        written = replace_profiles(conn, account_id, learned, start, end)
+    return {
+        "profiles": written,
+        "with_peaks": sum(1 for p in learned if p.peak_hours),
+        "with_valleys": sum(1 for p in learned if p.valley_hours),
+        "same_hour_delay_share_pct": round(float(kernel[0]) * 100),
+    }

@@ -1,0 +1,208 @@
+"""Optimal-hour profiles: which local hours earn more (or less) than the entity's own average.
+
+Pure: per-(entity, local hour) sums in, one profile per entity out.  The database does the
+sums (store/profiles.py); docs/time-optimization.md gives every formula.  In short:
+
+* revenue is observed when Meta reports it, hours after the click (attribution delay), so
+  an hour's revenue comes from the spend of the hours before it too.  The account's delay
+  kernel is estimated from the data (non-negative least squares of revenue on lagged spend,
+  pooled over the account's entities) and each hour is compared with its *effective spend*
+  (the spend that fed it) - otherwise mornings, when spend rises, look poor and nights rich;
+* an hour's raw index is its revenue per effective spend over the entity's ROAS;
+* its sampling variance comes from the day-to-day scatter of the hour's revenue around its
+  own ratio (a ratio estimator), floored by the Poisson variance of the purchases the hour
+  would have had at the entity's average rate, so an hour with two lucky purchases is noise;
+* indices are shrunk toward 1 ("no hour effect") by empirical Bayes: the spread of true hour
+  effects is estimated across the whole account (DerSimonian-Laird), and each hour keeps
+  tau2 / (tau2 + its variance) of its deviation;
+* a peak (valley) is an hour whose shrunk index is at least MIN_EFFECT above (below) 1 and
+  Z posterior standard deviations away from 1 (Z = 3: 24 hours are tested per entity);
+* the multiplier is the shrunk index renormalised so a day at the usual hourly spend costs
+  the same as at the base budget; confidence = evidence x coverage x precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+METHOD = "eb-lagged-ratio-v1"
+HOURS = 24
+MAX_DELAY_HOURS = 12  # attribution delays estimated: 0..11 hours after the click hour
+Z = 2.5
+MIN_EFFECT = 0.10
+CONVERSIONS_HALF = 100.0  # conversions at which the evidence term is 0.5
+FULL_COVERAGE_DAYS = 14.0
+PRECISION_SCALE = 4.0
+
+# n: hours with spend; effective: the delay-weighted spend that fed the hour; rr, re, ee:
+# sums of revenue², revenue x effective and effective² over the hourly rows.
+SUM_COLUMNS = ("n", "spend", "effective", "revenue", "conversions", "rr", "re", "ee")
+
+
+def nnls_gram(gram: np.ndarray, target: np.ndarray, iterations: int = 100) -> np.ndarray:
+    """min |X w - y| subject to w >= 0, given only gram = X'X and target = X'y (Lawson-Hanson).
+
+    The database hands over the normal equations' sums, never the rows, so the active-set
+    method works on them directly: gradient = X'y - X'X w, sub-problems X'X[P,P] z = X'y[P].
+    """
+    n = len(target)
+    w = np.zeros(n)
+    passive = np.zeros(n, dtype=bool)
+    scale = max(1.0, float(np.abs(target).max()))
+    for _ in range(iterations):
+        gradient = target - gram @ w
+        if passive.all() or float(np.max(np.where(passive, -np.inf, gradient))) <= 1e-10 * scale:
+            break
+        passive[int(np.argmax(np.where(passive, -np.inf, gradient)))] = True
+        while True:
+            z = np.zeros(n)
+            z[passive] = np.linalg.lstsq(gram[np.ix_(passive, passive)], target[passive], rcond=None)[0]
+            if (z[passive] > 0).all():
+                w = z
+                break
+            blocking = passive & (z <= 0)
+            alpha = float(np.min(w[blocking] / (w[blocking] - z[blocking])))
+            w = w + alpha * (z - w)
+            passive &= w > 1e-12
+    return w
+
+
+def delay_kernel(xtx: np.ndarray, xty: np.ndarray) -> np.ndarray:
+    """Attribution-delay weights (summing to 1) from the normal equations of revenue on lagged spend.
+
+    ``xtx[a, b]`` = sum of spend lagged a hours x spend lagged b hours, ``xty[a]`` = sum of
+    (revenue / the entity's ROAS) x spend lagged a hours.  Without usable data: no delay.
+    """
+    fallback: np.ndarray = np.eye(1, len(xty))[0]
+    if not np.isfinite(xtx).all() or not np.isfinite(xty).all() or np.trace(xtx) <= 0:
+        return fallback
+    weights = nnls_gram(xtx, xty)
+    total = float(weights.sum())
+    return fallback if total <= 0 else np.asarray(weights / total)
+
+
+@dataclass(frozen=True)
+class Profile:
+    entity_id: str
+    days_observed: int
+    total_spend: int
+    total_revenue: int
+    total_conversions: int
+    hour_spend: list[int]
+    hour_revenue: list[int]
+    hour_conversions: list[int]
+    hour_roas: list[float]
+    hour_index: list[float]
+    hour_multiplier: list[float]
+    peak_hours: list[int]
+    valley_hours: list[int]
+    confidence: float
+
+
+def _grid(sums: pd.DataFrame, column: str) -> np.ndarray:
+    """entities x 24 array of one summed column (hours without rows: 0)."""
+    table = sums.pivot_table(
+        index="entity_id", columns="local_hour", values=column, aggfunc="sum", fill_value=0
+    )
+    return table.reindex(columns=range(HOURS), fill_value=0).to_numpy(dtype=float)
+
+
+def tau_squared(x: np.ndarray, v: np.ndarray) -> float:
+    """Between-hour variance of true indices around 1, pooled over an account (DerSimonian-Laird)."""
+    ok = np.isfinite(x) & np.isfinite(v) & (v > 0)
+    if ok.sum() < 2:
+        return 0.0
+    w = 1.0 / v[ok]
+    q = float(np.sum(w * (x[ok] - 1.0) ** 2))
+    denominator = float(w.sum() - np.sum(w**2) / w.sum())
+    if denominator <= 0:
+        return 0.0
+    return max(0.0, (q - float(ok.sum())) / denominator)
+
+
+def learn(sums: pd.DataFrame, days: pd.DataFrame) -> list[Profile]:
+    """Profiles of one account's entities.
+
+    ``sums``: per entity_id and local_hour the columns of SUM_COLUMNS.  ``days``:
+    entity_id, days_observed (local dates with spend).
+    """
+    if sums.empty:
+        return []
+    entities = sorted(sums["entity_id"].unique())
+    sums = sums.assign(entity_id=pd.Categorical(sums["entity_id"], categories=entities))
+    n, s, r, c = (_grid(sums, k) for k in ("n", "spend", "revenue", "conversions"))
+    e, rr, re, ee = (_grid(sums, k) for k in ("effective", "rr", "re", "ee"))
+
+    total_s, total_r, total_c = s.sum(axis=1), r.sum(axis=1), c.sum(axis=1)
+    entity_roas = np.divide(total_r, total_s, out=np.zeros_like(total_r), where=total_s > 0)
+    total_e = e.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hour_roas = np.where(s > 0, r / s, np.nan)  # as reported, for people
+        # Revenue per effective spend, relative to the entity's (total effective ~ total spend).
+        lagged_roas = np.where(e > 0, r / e, np.nan)
+        x = lagged_roas / (total_r / total_e)[:, None]  # raw index (nan: no spend, or no revenue)
+        # Ratio-estimator variance of the hour's ratio from the day-to-day scatter ...
+        residual = np.maximum(rr - 2 * lagged_roas * re + lagged_roas**2 * ee, 0.0)
+        ratio_var = (
+            np.where(n >= 2, residual / e**2 * n / (n - 1), np.inf) / (total_r / total_e)[:, None] ** 2
+        )
+        # ... floored by Poisson noise in the purchases the hour would have at the average rate.
+        expected = total_c[:, None] * e / total_e[:, None]
+        poisson_rel = np.where(expected > 0, 1.0 / expected, np.inf)
+        v = np.maximum(ratio_var, poisson_rel)
+    usable = np.isfinite(x) & (entity_roas[:, None] > 0) & (s > 0)
+    tau2 = tau_squared(np.where(usable, x, np.nan), np.where(usable, v, np.nan))
+    weight = np.where(usable & np.isfinite(v), tau2 / (tau2 + v), 0.0) if tau2 > 0 else np.zeros_like(x)
+    shrunk = 1.0 + weight * np.where(usable, x - 1.0, 0.0)
+    finite_v = np.where(np.isfinite(v), v, 0.0)
+    posterior_sd = np.sqrt(np.where(usable & np.isfinite(v), weight * finite_v, tau2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(posterior_sd > 0, (shrunk - 1.0) / posterior_sd, 0.0)
+    peaks = (z > Z) & (shrunk >= 1.0 + MIN_EFFECT)
+    valleys = (z < -Z) & (shrunk <= 1.0 - MIN_EFFECT)
+
+    # Multipliers: a day at the usual hourly spend shares costs what it would at the base budget.
+    share = np.divide(s, total_s[:, None], out=np.full_like(s, 1.0 / HOURS), where=total_s[:, None] > 0)
+    multiplier = shrunk / np.sum(share * shrunk, axis=1, keepdims=True)
+
+    days_by_entity = days.set_index("entity_id")["days_observed"].reindex(entities).fillna(0).to_numpy()
+    evidence = total_c / (total_c + CONVERSIONS_HALF)
+    coverage = np.minimum(1.0, days_by_entity / FULL_COVERAGE_DAYS)
+    precision = 1.0 / (1.0 + PRECISION_SCALE * np.sum(share * posterior_sd, axis=1))
+    confidence = np.where(entity_roas > 0, evidence * coverage * precision, 0.0)
+
+    return [
+        Profile(
+            entity_id=str(entity),
+            days_observed=int(days_by_entity[i]),
+            total_spend=int(total_s[i]),
+            total_revenue=int(total_r[i]),
+            total_conversions=int(total_c[i]),
+            hour_spend=[int(v) for v in s[i]],
+            hour_revenue=[int(v) for v in r[i]],
+            hour_conversions=[int(v) for v in c[i]],
+            hour_roas=[float(v) if np.isfinite(v) else 0.0 for v in hour_roas[i]],
+            hour_index=[round(float(v), 4) for v in shrunk[i]],
+            hour_multiplier=[round(float(v), 4) for v in multiplier[i]],
+            peak_hours=[h for h in range(HOURS) if peaks[i, h]],
+            valley_hours=[h for h in range(HOURS) if valleys[i, h]],
+            confidence=round(float(np.clip(confidence[i], 0.0, 1.0)), 4),
+        )
+        for i, entity in enumerate(entities)
+    ]
+
+
+def schedule(profile: Profile, base_budget: int, low: float, high: float) -> list[tuple[int, float, int]]:
+    """The recommended 24-hour budget schedule: (local hour, multiplier, daily budget in force).
+
+    The profile's multiplier bounded by the rule's [low, high], applied to the base budget
+    and rounded to the minor unit.
+    """
+    out = []
+    for hour, multiplier in enumerate(profile.hour_multiplier):
+        bounded = min(max(multiplier, low), high)
+        out.append((hour, round(bounded, 4), max(1, round(base_budget * bounded))))
+    return out

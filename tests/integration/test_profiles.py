@@ -1,0 +1,88 @@
+"""Optimal-hour profiles from the database: planted peaks recovered, flat accounts without peaks, DST."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from autoscaler.daily import learn_account
+from autoscaler.sandbox.scenario import load_scenario, parse_scenario
+from autoscaler.store.profiles import get_profile
+from tests.simulated import load_into, simulated_snapshots
+
+pytestmark = pytest.mark.integration
+
+ACCOUNT = "act_4001"
+
+
+def learned(engine: Engine, name_or_data: str | dict[str, Any], seed: int) -> tuple[Any, dict[str, Any]]:
+    scenario = load_scenario(name_or_data) if isinstance(name_or_data, str) else parse_scenario(name_or_data)
+    sim, rows = simulated_snapshots(scenario, seed)
+    load_into(engine, sim, rows)
+    counts = learn_account(engine, ACCOUNT, scenario.start)
+    return sim, counts
+
+
+def peaks(engine: Engine) -> dict[str, list[int]]:
+    with engine.connect() as conn:
+        return dict(
+            conn.execute(text("SELECT entity_id, peak_hours FROM autoscaler.optimal_hour_profiles")).all()
+        )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_planted_peak_hours_are_recovered(engine: Engine, seed: int) -> None:
+    sim, counts = learned(engine, "planted", seed)
+    found = peaks(engine)
+    assert counts["profiles"] == len(found) == 50
+    tp = sum(len(set(found[e]) & set(truth)) for e, truth in sim.planted_peaks.items())
+    fp = sum(len(set(found[e]) - set(truth)) for e, truth in sim.planted_peaks.items())
+    fn = sum(len(set(truth) - set(found[e])) for e, truth in sim.planted_peaks.items())
+    print(f"seed {seed}: precision {tp / max(tp + fp, 1):.2f}, recall {tp / (tp + fn):.2f}")
+    assert tp / max(tp + fp, 1) >= 0.75
+    assert tp / (tp + fn) >= 0.3
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_flat_account_has_no_peaks_in_at_least_95_percent_of_entities(engine: Engine, seed: int) -> None:
+    learned(engine, "flat", seed)
+    found = peaks(engine)
+    assert len(found) == 50
+    assert sum(1 for hours in found.values() if not hours) >= 0.95 * len(found)
+
+
+def test_a_daylight_saving_change_inside_the_window_does_not_shift_hours(engine: Engine) -> None:
+    # New York falls back on 2026-11-01: the window 2026-10-17 .. 2026-11-14 spans it.
+    data = json.loads((resources.files("autoscaler.sandbox") / "scenarios" / "planted.json").read_text())
+    data["start"] = "2026-11-14T05:00:00Z"
+    sim, _ = learned(engine, data, 2)
+    found = peaks(engine)
+    hits = sum(len(set(found[e]) & set(t)) for e, t in sim.planted_peaks.items())
+    misses = sum(len(set(found[e]) - set(t)) for e, t in sim.planted_peaks.items())
+    # Hours an hour off the planted ones would count as misses.
+    assert hits >= 20
+    assert hits / (hits + misses) >= 0.75
+
+
+def test_learning_again_replaces_each_profile_with_the_same_result(engine: Engine) -> None:
+    learned(engine, "planted", 1)
+    with engine.connect() as conn:
+        entity = conn.execute(
+            text("SELECT min(entity_id) FROM autoscaler.optimal_hour_profiles")
+        ).scalar_one()
+        first = get_profile(conn, entity)
+    assert first is not None
+    learn_account(engine, ACCOUNT, datetime(2026, 11, 30, 5, tzinfo=UTC))
+    with engine.connect() as conn:
+        again = get_profile(conn, first[0].entity_id)
+        count = conn.execute(text("SELECT count(*) FROM autoscaler.optimal_hour_profiles")).scalar_one()
+    assert again is not None
+    assert again[0] == first[0]
+    assert count == 50
+    assert again[1]["window_end"] - again[1]["window_start"] == timedelta(days=28)
+    assert again[1]["window_end"] == datetime(2026, 11, 30, 5, tzinfo=UTC)  # local midnight, New York
