@@ -225,6 +225,84 @@ def _actions_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- profiles ------------------------------------------------------------------------------
+
+
+def _profiles_learn(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from autoscaler.daily import learn_account
+
+    now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
+    if now.tzinfo is None:
+        raise CommandError("--now: give a time zone, e.g. 2026-11-30T09:00:00Z")
+    with _audit_db(args) as engine:
+        if args.account:
+            accounts = list(args.account)
+        else:
+            with engine.connect() as conn:
+                accounts = list(
+                    conn.execute(
+                        text(
+                            "SELECT DISTINCT account_id FROM autoscaler.scaling_rules WHERE enabled ORDER BY 1"
+                        )
+                    ).scalars()
+                )
+        for account_id in accounts:
+            counts = learn_account(engine, account_id, now, args.days)
+            print(
+                f"{account_id}: {counts['profiles']} profiles from the last {args.days} local days; "
+                f"{counts['with_peaks']} with peak hours, {counts['with_valleys']} with valleys"
+            )
+    return 0
+
+
+def _profiles_report(args: argparse.Namespace) -> int:
+    from autoscaler import profile_views
+
+    with _audit_db(args) as engine, engine.connect() as conn:
+        data = profile_views.report(profile_views.load(conn, args.entity_id))
+    if args.format == "json":
+        _print_json(data)
+        return 0
+    print(
+        f"{data['entity_id']} ({data['account_id']}, {data['currency']}, local hours of {data['timezone']}): "
+        f"{data['days_observed']} days from {data['window_start']} to {data['window_end']}; "
+        f"confidence {data['confidence']:.2f}; peaks {data['peak_hours'] or 'none'}, valleys {data['valley_hours'] or 'none'}"
+    )
+    columns = [
+        "local_hour",
+        "spend",
+        "revenue",
+        "conversions",
+        "spend_share_pct",
+        "roas",
+        "index",
+        "multiplier",
+        "mark",
+    ]
+    print(profile_views.table(data["hours"], columns))
+    return 0
+
+
+def _profiles_schedule(args: argparse.Namespace) -> int:
+    from autoscaler import profile_views
+
+    with _audit_db(args) as engine, engine.connect() as conn:
+        data = profile_views.recommended_schedule(conn, profile_views.load(conn, args.entity_id))
+    if args.format == "json":
+        _print_json(data)
+        return 0
+    print(
+        f"{data['entity_id']}: base {data['base_daily_budget']} {data['currency']}/day, multipliers within "
+        f"{data['multiplier_bounds']}; {'applies' if data['applies'] else 'does not apply'}: {data['why']}"
+    )
+    print(profile_views.table(data["hours"], ["local_hour", "multiplier", "daily_budget"]))
+    return 0
+
+
 # ---- evaluate ------------------------------------------------------------------------------
 
 
@@ -353,6 +431,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     db_option(p)
 
+    profiles = commands.add_parser("profiles", help="optimal-hour profiles").add_subparsers(
+        dest="profiles_command", required=True
+    )
+    p = add(profiles, "learn", _profiles_learn, "recompute optimal-hour profiles from stored snapshots")
+    p.add_argument(
+        "--account", action="append", help="act_<digits> (repeatable; default: accounts with a rule)"
+    )
+    p.add_argument("--days", type=int, default=28, help="complete local days to learn from (default 28)")
+    p.add_argument("--now", help="learn as of this time (default: now)")
+    db_option(p)
+    for verb, handler, text_ in (
+        ("report", _profiles_report, "an entity's hour-by-hour profile"),
+        ("schedule", _profiles_schedule, "an entity's recommended 24-hour budget schedule"),
+    ):
+        p = add(profiles, verb, handler, text_)
+        p.add_argument("entity_id")
+        p.add_argument("--format", choices=("table", "json"), default="table")
+        db_option(p)
+
     p = add(commands, "evaluate", _evaluate, "show what a rule decides for a metrics CSV (no side effects)")
     p.add_argument("--rule", required=True, help="RULE.json: rule settings, money in major units")
     p.add_argument("--metrics", required=True, help="METRICS.csv (or - for standard input)")
@@ -393,6 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from autoscaler.embedded_pg import EmbeddedPostgresError
     from autoscaler.migrations import SchemaNotCurrentError
+    from autoscaler.profile_views import ProfileNotFoundError
     from autoscaler.store.accounts import UnknownAccountError
     from autoscaler.store.actions import ActionNotFoundError, ActionStateError
     from autoscaler.store.engine import DatabaseConfigError
@@ -411,6 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         SchemaNotCurrentError,
         ActionNotFoundError,
         ActionStateError,
+        ProfileNotFoundError,
     ) as exc:
         print(f"autoscaler: error: {exc}", file=sys.stderr)
         return 2

@@ -2,6 +2,8 @@
 
 python -m tests.dags.dagrun LOGICAL_DATE [CONF_JSON]
 
+AUTOSCALER_TEST_DAG names the DAG file under dags/ (default autoscaler_hourly).
+
 With AUTOSCALER_TEST_CRASH_AFTER_WRITE=1 the first execute that has written to Meta dies
 before it records anything (dag.test runs tasks in this process, so a patch here reaches them).
 """
@@ -16,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "autoscaler_hourly.py"
+DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
 def _crash_once_after_the_meta_write() -> None:
@@ -40,7 +42,8 @@ def main() -> int:
         _crash_once_after_the_meta_write()
     logical_date = datetime.fromisoformat(sys.argv[1])
     conf = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
-    spec = importlib.util.spec_from_file_location("autoscaler_hourly", DAG_FILE)
+    dag_file = DAGS / f"{os.environ.get('AUTOSCALER_TEST_DAG', 'autoscaler_hourly')}.py"
+    spec = importlib.util.spec_from_file_location(dag_file.stem, dag_file)
     assert spec
     assert spec.loader
     module = importlib.util.module_from_spec(spec)

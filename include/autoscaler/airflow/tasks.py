@@ -283,3 +283,32 @@ def execute(account_id: str, context: Any, step: str = "execute") -> dict[str, A
         state["summary"] = summary.line()
         state["finished"] = True
     return {**dict(summary.outcomes), "write_requests": summary.write_requests, "mode": run.mode}
+
+
+def learn_profiles(account_id: str, context: Any) -> dict[str, Any]:
+    """The daily DAG's task: replace the account's optimal-hour profiles.
+
+    "Now" is the run's data interval end, not the wall clock, so a re-run or a backfill of a
+    day learns from exactly the same window.
+    """
+    from autoscaler.daily import learn_account
+
+    end = context.get("data_interval_end") or datetime.now(UTC)
+    days = int(context["params"].get("days", 28))
+    engine = audit_engine()
+    try:
+        counts = learn_account(engine, account_id, end.astimezone(UTC), days)
+    finally:
+        engine.dispose()
+    log.info(
+        "%s: %d profiles from %d local days ending before %s; %d with peak hours, %d with valleys; "
+        "%d%% of purchase value reported in the click's hour",
+        account_id,
+        counts["profiles"],
+        days,
+        end.astimezone(UTC).isoformat(),
+        counts["with_peaks"],
+        counts["with_valleys"],
+        counts["same_hour_delay_share_pct"],
+    )
+    return counts
