@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from bench import dag_e2e, dag_parse, decide, graph_requests, hourly_run, snapshot_upsert
+from bench import dag_e2e, dag_parse, decide, graph_requests, hourly_run, profiles_learn, snapshot_upsert
 from bench.common import save
 
 
@@ -19,6 +19,7 @@ def main() -> int:
         ("snapshot_upsert", snapshot_upsert),
         ("hourly_run", hourly_run),
         ("dag_e2e", dag_e2e),
+        ("profiles_learn", profiles_learn),
     ]:
         print(f"== {name}", flush=True)
         result = module.run()

@@ -37,9 +37,9 @@ CONVERSIONS_HALF = 100.0  # conversions at which the evidence term is 0.5
 FULL_COVERAGE_DAYS = 14.0
 PRECISION_SCALE = 4.0
 
-# n: hours with spend; effective: the delay-weighted spend that fed the hour; rr, re, ee:
-# sums of revenue², revenue x effective and effective² over the hourly rows.
-SUM_COLUMNS = ("n", "spend", "effective", "revenue", "conversions", "rr", "re", "ee")
+# n: hours with spend; rr, rs, ss: sums of revenue², revenue x spend and spend² over the
+# hourly rows (the day-to-day scatter).
+SUM_COLUMNS = ("n", "spend", "revenue", "conversions", "rr", "rs", "ss")
 
 
 def nnls_gram(gram: np.ndarray, target: np.ndarray, iterations: int = 100) -> np.ndarray:
@@ -102,12 +102,11 @@ class Profile:
     confidence: float
 
 
-def _grid(sums: pd.DataFrame, column: str) -> np.ndarray:
-    """entities x 24 array of one summed column (hours without rows: 0)."""
-    table = sums.pivot_table(
-        index="entity_id", columns="local_hour", values=column, aggfunc="sum", fill_value=0
-    )
-    return table.reindex(columns=range(HOURS), fill_value=0).to_numpy(dtype=float)
+def _grid(rows: np.ndarray, hours: np.ndarray, values: pd.Series, entities: int) -> np.ndarray:
+    """entities x 24 array of one summed column (hours without rows: 0), by scatter-add."""
+    out = np.zeros((entities, HOURS))
+    np.add.at(out, (rows, hours), values.to_numpy(dtype=float))
+    return out
 
 
 def tau_squared(x: np.ndarray, v: np.ndarray) -> float:
@@ -123,18 +122,50 @@ def tau_squared(x: np.ndarray, v: np.ndarray) -> float:
     return max(0.0, (q - float(ok.sum())) / denominator)
 
 
-def learn(sums: pd.DataFrame, days: pd.DataFrame) -> list[Profile]:
+def effective_spend(spend: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """entities x 24: each local hour's spend plus the delayed share of the hours before it.
+
+    E[h] = sum_d kernel[d] x S[(h - d) mod 24], on the window's per-local-hour sums: over
+    whole days, the hours before 01:00 are the previous evening's.  (Exact but for the
+    window's first hours and, on a daylight-saving day, one hour's shift.)
+    """
+    out = np.zeros_like(spend, dtype=float)
+    for d, weight in enumerate(kernel):
+        out += weight * np.roll(spend, d, axis=1)
+    return out
+
+
+def days_observed(sums: pd.DataFrame) -> pd.DataFrame:
+    """entity_id, days_observed from the per-hour day masks (days_lo, days_hi) of hour sums."""
+    masks = sums.groupby("entity_id", observed=True)[["days_lo", "days_hi"]].agg(np.bitwise_or.reduce)
+    counts = [
+        int(lo).bit_count() + int(hi).bit_count()
+        for lo, hi in zip(masks["days_lo"], masks["days_hi"], strict=True)
+    ]
+    return pd.DataFrame({"entity_id": masks.index.astype(str), "days_observed": counts})
+
+
+def learn(
+    sums: pd.DataFrame, days: pd.DataFrame | None = None, kernel: np.ndarray | None = None
+) -> list[Profile]:
     """Profiles of one account's entities.
 
     ``sums``: per entity_id and local_hour the columns of SUM_COLUMNS.  ``days``:
-    entity_id, days_observed (local dates with spend).
+    entity_id, days_observed (local dates with spend); None: from the sums' day masks.  ``kernel``: the account's
+    attribution-delay weights (delay_kernel); None: purchases reported in the click's hour.
     """
     if sums.empty:
         return []
+    if days is None:
+        days = days_observed(sums)
     entities = sorted(sums["entity_id"].unique())
-    sums = sums.assign(entity_id=pd.Categorical(sums["entity_id"], categories=entities))
-    n, s, r, c = (_grid(sums, k) for k in ("n", "spend", "revenue", "conversions"))
-    e, rr, re, ee = (_grid(sums, k) for k in ("effective", "rr", "re", "ee"))
+    codes = pd.Categorical(sums["entity_id"], categories=entities).codes
+    hours = sums["local_hour"].to_numpy(dtype=np.int64)
+    n, s, r, c, rr, rs, ss = (
+        _grid(codes, hours, sums[k], len(entities))
+        for k in ("n", "spend", "revenue", "conversions", "rr", "rs", "ss")
+    )
+    e = effective_spend(s, np.ones(1) if kernel is None else kernel)
 
     total_s, total_r, total_c = s.sum(axis=1), r.sum(axis=1), c.sum(axis=1)
     entity_roas = np.divide(total_r, total_s, out=np.zeros_like(total_r), where=total_s > 0)
@@ -144,8 +175,10 @@ def learn(sums: pd.DataFrame, days: pd.DataFrame) -> list[Profile]:
         # Revenue per effective spend, relative to the entity's (total effective ~ total spend).
         lagged_roas = np.where(e > 0, r / e, np.nan)
         x = lagged_roas / (total_r / total_e)[:, None]  # raw index (nan: no spend, or no revenue)
-        # Ratio-estimator variance of the hour's ratio from the day-to-day scatter ...
-        residual = np.maximum(rr - 2 * lagged_roas * re + lagged_roas**2 * ee, 0.0)
+        # Ratio-estimator variance from the day-to-day scatter of the hour's revenue around
+        # its spend (rho = R/S), over the effective spend it is divided by ...
+        rho = np.where(s > 0, r / s, 0.0)
+        residual = np.maximum(rr - 2 * rho * rs + rho**2 * ss, 0.0)
         ratio_var = (
             np.where(n >= 2, residual / e**2 * n / (n - 1), np.inf) / (total_r / total_e)[:, None] ** 2
         )

@@ -83,6 +83,7 @@ def test_learning_again_replaces_each_profile_with_the_same_result(engine: Engin
         count = conn.execute(text("SELECT count(*) FROM autoscaler.optimal_hour_profiles")).scalar_one()
     assert again is not None
     assert again[0] == first[0]
+    assert again[0].days_observed == 28  # every local day of the window had spend
     assert count == 50
     assert again[1]["window_end"] - again[1]["window_start"] == timedelta(days=28)
     assert again[1]["window_end"] == datetime(2026, 11, 30, 5, tzinfo=UTC)  # local midnight, New York

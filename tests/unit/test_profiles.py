@@ -36,12 +36,11 @@ def sums_for(
                 "local_hour": hour,
                 "n": days,
                 "spend": int(spend.sum()),
-                "effective": float(spend.sum()),
                 "revenue": int(revenue.sum()),
                 "conversions": int(conversions.sum()),
                 "rr": float((revenue**2).sum()),
-                "re": float((revenue * spend).sum()),
-                "ee": float((spend**2).sum()),
+                "rs": float((revenue * spend).sum()),
+                "ss": float((spend**2).sum()),
             }
         )
     return pd.DataFrame(rows)
