@@ -28,6 +28,7 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from autoscaler.airflow.notifier import AutoscalerNotifier
+from autoscaler.airflow.params import accounts_param
 
 
 @dag(
@@ -49,12 +50,7 @@ from autoscaler.airflow.notifier import AutoscalerNotifier
         "days": Param(
             28, type="integer", minimum=7, maximum=90, description="Complete local days to learn from."
         ),
-        "accounts": Param(
-            [],
-            type="array",
-            items={"type": "string", "pattern": "^act_[0-9]{1,20}$"},
-            description="Only these ad accounts (act_<digits>); empty: every account with an enabled rule.",
-        ),
+        "accounts": accounts_param(),
     },
 )
 def autoscaler_daily_profiles() -> None:

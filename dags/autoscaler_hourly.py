@@ -35,6 +35,7 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task, task_group
 
 from autoscaler.airflow.notifier import AutoscalerNotifier
+from autoscaler.airflow.params import accounts_param
 
 META_POOL = "meta_api"
 # How often the approval sensor looks (seconds). The demo shortens it; reading the
@@ -60,12 +61,7 @@ APPROVAL_POKE_SECONDS = int(os.environ.get("AUTOSCALER_APPROVAL_POKE_SECONDS", "
     },
     params={
         "dry_run": Param(False, type="boolean", description="Decide and record, but write nothing to Meta."),
-        "accounts": Param(
-            [],
-            type="array",
-            items={"type": "string", "pattern": "^act_[0-9]{1,20}$"},
-            description="Only these ad accounts (act_<digits>); empty: every account with an enabled rule.",
-        ),
+        "accounts": accounts_param(),
     },
 )
 def autoscaler_hourly() -> None:

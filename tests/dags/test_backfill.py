@@ -11,13 +11,10 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
-from autoscaler.rules import ScalingRule
 from autoscaler.sandbox.scenario import load_scenario
 from autoscaler.sandbox.server import RunningSandbox
-from autoscaler.store.accounts import AdAccount, upsert_account
-from autoscaler.store.rules import create_rule
 from tests.dags.stack import AirflowStack
-from tests.dags.test_hourly_dag import ACCOUNT, sandbox_log, set_clock
+from tests.dags.test_hourly_dag import configured, sandbox_log, set_clock  # noqa: F401
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.integration, pytest.mark.slow]
 
@@ -27,22 +24,11 @@ HOURS = 3
 
 @pytest.fixture
 def stack(
-    tmp_path: Path, empty_db_url: URL, db_url: URL, engine: Engine
+    tmp_path: Path,
+    empty_db_url: URL,
+    db_url: URL,
+    configured: Engine,  # noqa: F811  (the account and its rule, as in the DAG tests)
 ) -> Iterator[tuple[AirflowStack, RunningSandbox]]:
-    with engine.begin() as conn:
-        upsert_account(conn, AdAccount(ACCOUNT, "USD", "America/New_York"))
-        create_rule(
-            conn,
-            ScalingRule.parse(
-                {
-                    "account_id": ACCOUNT,
-                    "min_daily_budget": 1_000,
-                    "max_daily_budget": 100_000,
-                    "min_impressions": 100,
-                }
-            ),
-            actor="tests",
-        )
     with RunningSandbox(load_scenario("demo"), seed=1) as sandbox:
         set_clock(sandbox, FIRST + timedelta(days=1))  # the backfilled hours are history by now
         connections = {

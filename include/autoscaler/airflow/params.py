@@ -1,0 +1,15 @@
+"""Params the autoscaler's DAGs share (cheap to import: DAG files use them at parse time)."""
+
+from __future__ import annotations
+
+from airflow.sdk import Param
+
+
+def accounts_param() -> Param:
+    """A manual run's ``accounts``: only these ad accounts; empty means every account with an enabled rule."""
+    return Param(
+        [],
+        type="array",
+        items={"type": "string", "pattern": "^act_[0-9]{1,20}$"},
+        description="Only these ad accounts (act_<digits>); empty: every account with an enabled rule.",
+    )
