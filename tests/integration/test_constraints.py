@@ -172,6 +172,8 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("scaling_actions_shadow_is_simulated", "scaling_actions", {"mode": "shadow"}),
     ("scaling_actions_currency_format", "scaling_actions", {"currency": "usd"}),
     ("scaling_actions_budgets_positive", "scaling_actions", {"budget_after": 0}),
+    ("scaling_actions_base_positive", "scaling_actions", {"base_before": 0, "base_after": 20_000}),
+    ("scaling_actions_base_both_or_neither", "scaling_actions", {"base_before": 20_000}),
     ("scaling_actions_changes_something", "scaling_actions", {"budget_after": 20_000}),
     ("scaling_actions_statuses_known", "scaling_actions", {"status_after": "ARCHIVED"}),
     ("scaling_actions_window_metrics_non_negative", "scaling_actions", {"window_clicks": -1}),
