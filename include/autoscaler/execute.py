@@ -90,11 +90,14 @@ class _Outcomes:
         self.summary = summary
         self.groups: dict[tuple[str, str], list[tuple[int, dict[str, Any] | None]]] = {}
         self.pauses: list[Action] = []
+        self.bases: list[tuple[str, int]] = []
 
     def add(self, action: Action, outcome: str, detail: str, response: dict[str, Any] | None = None) -> None:
         self.groups.setdefault((outcome, detail), []).append((action.action_id, response))
         if outcome == "executed" and action.status_after == "PAUSED":
             self.pauses.append(action)
+        if outcome == "executed" and action.base_after is not None:
+            self.bases.append((action.entity_id, action.base_after))
 
     def record(self, engine: Engine) -> None:
         if not self.groups:
@@ -102,10 +105,12 @@ class _Outcomes:
         with engine.begin() as conn:
             for (outcome, detail), items in self.groups.items():
                 store.finish_many(conn, outcome, detail=detail, items=items)
+            # In the same transaction: a change in force on Meta moves the entity's base with it.
+            store.store_bases(conn, self.bases)
         for (outcome, _), items in self.groups.items():
             self.summary.outcomes[outcome] += len(items)
         self.summary.paused.extend(self.pauses)
-        self.groups, self.pauses = {}, []
+        self.groups, self.pauses, self.bases = {}, [], []
 
 
 def execute_account(engine: Engine, client: MetaClient, account_id: str) -> ExecuteSummary:

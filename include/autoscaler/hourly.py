@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
@@ -23,9 +24,11 @@ from autoscaler.store import actions
 from autoscaler.store.accounts import AdAccount, get_account, upsert_account
 from autoscaler.store.evaluations import record_evaluations
 from autoscaler.store.holders import upsert_budget_holders
+from autoscaler.store.profiles import hour_multipliers
 from autoscaler.store.rules import list_rules
 from autoscaler.store.snapshots import apply_settlement, day_rows, upsert_snapshots
 from autoscaler.store.windows import holder_state, previous_cumulative, trailing_window, window_bounds
+from autoscaler.timeopt import BUDGET_ACTIONS, plan_hour
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +154,18 @@ def decide_account(
             {"spend": 0, "revenue": 0, "impressions": 0, "clicks": 0, "conversions": 0}
         )
         frame = frame[frame["daily_budget"].notna()]  # lifetime budgets are not scaled
-        decided = decide(with_rules(frame, rules), pd.Timestamp(now))
+        local_hour = pd.Timestamp(run.run_hour + timedelta(hours=1)).tz_convert(account.timezone_name).hour
+        frame = _with_time_of_day(
+            with_rules(frame, rules), hour_multipliers(conn, run.account_id, local_hour), local_hour
+        )
+        decided = plan_hour(decide(frame, pd.Timestamp(now)))
+        # A scaling of the base that this hour's multiplier cancels writes nothing this hour.
+        cancelled = (
+            decided["managed"]
+            & decided["action"].isin(BUDGET_ACTIONS)
+            & (decided["target"] == decided["held"])
+        )
+        decided.loc[cancelled, "action"] = "no_change"
         evaluated = record_evaluations(
             conn,
             decided,
@@ -172,8 +186,41 @@ def decide_account(
             approval_deadline=approval_deadline,
             rule_revisions=revisions,
         )
+        timed = actions.record_time_actions(
+            conn,
+            decided,
+            account_id=run.account_id,
+            currency=account.currency,
+            run_hour=run.run_hour,
+            window=window,
+            mode=run.mode,
+            rule_revisions=revisions,
+        )
     counts = Counter(str(a) for a in decided["action"])
-    return {"evaluated": evaluated, "actions": len(ids), **{k: v for k, v in counts.items()}}
+    return {
+        "evaluated": evaluated,
+        "actions": len(ids) + timed,
+        "time_adjust": timed,
+        **{k: v for k, v in counts.items()},
+    }
+
+
+def _with_time_of_day(frame: pd.DataFrame, profiles: pd.DataFrame, local_hour: int) -> pd.DataFrame:
+    """Attach what timeopt.plan_hour needs; managed entities are decided on their base budget."""
+    out = frame.merge(profiles, on="entity_id", how="left")
+    out["held"] = out["daily_budget"].astype("int64")
+    out["base"] = out["base_daily_budget"]
+    out["local_hour"] = local_hour
+    enabled = out["time_optimization_enabled"].fillna(False).to_numpy(dtype=bool)
+    confident = out["confidence"].to_numpy(dtype=float, na_value=np.nan) >= out[
+        "time_min_confidence"
+    ].to_numpy(dtype=float, na_value=np.inf)
+    out["applies"] = enabled & confident
+    managed = out["applies"].to_numpy(dtype=bool) | out["base"].notna().to_numpy(dtype=bool)
+    out["daily_budget"] = np.where(
+        managed, out["base"].fillna(out["held"]).to_numpy(dtype=np.int64), out["held"]
+    )
+    return out
 
 
 def utc_now() -> datetime:

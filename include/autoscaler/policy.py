@@ -50,6 +50,10 @@ RULE_COLUMNS = (
     "cooldown_hours",
     "allow_changes_during_learning",
     "account_daily_budget_cap",
+    "time_optimization_enabled",
+    "time_min_confidence",
+    "time_multiplier_min",
+    "time_multiplier_max",
 )
 METRIC_COLUMNS = ("entity_id", "daily_budget", "spend", "revenue", "impressions", "clicks")
 # Optional: conversions (0), status ("ACTIVE"), learning, locked (False), last_budget_change_at (never).

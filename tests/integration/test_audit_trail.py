@@ -115,7 +115,9 @@ def test_illegal_status_transitions_are_refused(conn: Connection, start: str, ta
 @pytest.mark.parametrize("change", ["budget_after = 99999", "base_before = 5000, base_after = 5000"])
 def test_the_facts_of_a_decision_cannot_be_rewritten(conn: Connection, change: str) -> None:
     action_id = factories.insert_action(conn, factories.action_row(1))
-    message = refused(conn, f"UPDATE autoscaler.scaling_actions SET {change} WHERE action_id = :id", id=action_id)
+    message = refused(
+        conn, f"UPDATE autoscaler.scaling_actions SET {change} WHERE action_id = :id", id=action_id
+    )
     assert "only its status and outcome may change" in message
 
 

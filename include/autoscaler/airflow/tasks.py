@@ -219,7 +219,11 @@ def decide(account_id: str, context: Any) -> dict[str, Any]:
                     conn, account_id=account_id, status="pending_approval", run_hour=run.run_hour, limit=1000
                 )
             notifier.send(approval_notice(account_id, pending, deadline))
-        kinds = [k for k in ("scale_up_aggressive", "scale_up", "scale_down", "pause") if counts.get(k)]
+        kinds = [
+            k
+            for k in ("scale_up_aggressive", "scale_up", "scale_down", "pause", "time_adjust")
+            if counts.get(k)
+        ]
         detail = ", ".join(f"{counts[k]} {k}" for k in kinds) or "none"
         state["counts"] = {
             "evaluated": counts.get("evaluated", 0),

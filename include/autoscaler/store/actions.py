@@ -50,6 +50,8 @@ class Action:
     reasoning: str
     run_hour: datetime | None
     approval_deadline: datetime | None
+    base_before: int | None = None  # set under time optimisation (migration 0003)
+    base_after: int | None = None
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Action:
@@ -93,6 +95,9 @@ def record_decisions(
         needs = bool(row.requires_approval) and not shadow
         status = "simulated" if shadow else ("pending_approval" if needs else "approved")
         is_pause = row.action == "pause"
+        # Under time optimisation the decision was taken on the base: Meta holds ``held``,
+        # and the write is the new base times the hour's multiplier (timeopt.plan_hour).
+        managed = bool(getattr(row, "managed", False)) and not is_pause
         rows.append(
             {
                 "account_id": account_id,
@@ -104,8 +109,10 @@ def record_decisions(
                 "action_type": str(row.action),
                 "mode": mode,
                 "currency": currency,
-                "budget_before": int(row.daily_budget),
-                "budget_after": None if is_pause else int(row.new_daily_budget),
+                "budget_before": int(row.held if managed else row.daily_budget),
+                "budget_after": None if is_pause else int(row.target if managed else row.new_daily_budget),
+                "base_before": int(row.base_now) if managed else None,
+                "base_after": int(row.base_new) if managed else None,
                 "status_before": getattr(row, "status", "ACTIVE"),
                 "status_after": "PAUSED" if is_pause else None,
                 "window_start": window[0],
@@ -144,6 +151,74 @@ def record_decisions(
         {"account": account_id, "hour": run_hour, "mode": mode, "entities": [r["entity_id"] for r in rows]},
     ).scalars()
     return list(ids)
+
+
+def record_time_actions(
+    conn: Connection,
+    planned: pd.DataFrame,
+    *,
+    account_id: str,
+    currency: str,
+    run_hour: datetime,
+    window: tuple[datetime, datetime],
+    mode: str,
+    rule_revisions: dict[int, int],
+) -> int:
+    """Insert the hour's time_adjust / time_restore actions (timeopt.plan_hour); idempotent per hour.
+
+    They keep the base, need no approval (the rule bounds them), and are simulated in shadow runs.
+    """
+    from autoscaler.timeopt import time_reasoning
+
+    timed = planned[planned["time_action"] != ""]
+    if timed.empty:
+        return 0
+    status = "simulated" if mode == "shadow" else "approved"
+    rows = [
+        {
+            "account_id": account_id,
+            "entity_id": row["entity_id"],
+            "entity_level": row.get("level", "campaign"),
+            "run_hour": run_hour,
+            "rule_id": int(row["rule_id"]),
+            "rule_revision": rule_revisions[int(row["rule_id"])],
+            "action_type": row["time_action"],
+            "mode": mode,
+            "currency": currency,
+            "budget_before": int(row["held"]),
+            "budget_after": int(row["target"]),
+            "base_before": int(row["base_now"]),
+            "base_after": int(row["base_now"]),
+            "window_start": window[0],
+            "window_end": window[1],
+            "window_spend": int(row["spend"]),
+            "window_revenue": int(row["revenue"]),
+            "window_impressions": int(row["impressions"]),
+            "window_clicks": int(row["clicks"]),
+            "window_conversions": int(row.get("conversions", 0)),
+            "roas": float(row["roas"]) if pd.notna(row["roas"]) else None,
+            "ctr": float(row["ctr"]),
+            "reasoning": time_reasoning(row, currency),
+            "status": status,
+            "decided_by": AUTOSCALER if status == "approved" else None,
+            "decided_at": run_hour if status == "approved" else None,
+            "decision_reason": "time-of-day adjustment within the rule's bounds"
+            if status == "approved"
+            else None,
+        }
+        for _, row in timed.iterrows()
+    ]
+    columns = list(rows[0])
+    set_actor(conn, AUTOSCALER, f"time of day, run for {run_hour.isoformat()}")
+    result = conn.execute(
+        text(
+            f"INSERT INTO autoscaler.scaling_actions ({', '.join(columns)}, origin, requires_approval) "
+            f"VALUES ({', '.join(':' + c for c in columns)}, 'time_optimization', false) "
+            "ON CONFLICT ON CONSTRAINT scaling_actions_one_per_entity_hour_rule DO NOTHING"
+        ),
+        rows,
+    )
+    return int(result.rowcount)
 
 
 def get_action(conn: Connection, action_id: int) -> Action:
@@ -265,6 +340,20 @@ def approved_live(conn: Connection, account_id: str) -> list[Action]:
         {"account": account_id},
     ).mappings()
     return [Action.from_row(r) for r in rows]
+
+
+def store_bases(conn: Connection, bases: Sequence[tuple[str, int]]) -> None:
+    """Executed actions' base budgets onto their holders (time optimisation's base)."""
+    if not bases:
+        return
+    conn.execute(
+        text(
+            "UPDATE autoscaler.budget_holders AS h SET base_daily_budget = u.base, base_budget_set_at = now() "
+            "FROM unnest(CAST(:ids AS text[]), CAST(:bases AS bigint[])) AS u(entity_id, base) "
+            "WHERE h.entity_id = u.entity_id AND h.base_daily_budget IS DISTINCT FROM u.base"
+        ),
+        {"ids": [e for e, _ in bases], "bases": [b for _, b in bases]},
+    )
 
 
 def finish(

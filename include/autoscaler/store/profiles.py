@@ -189,6 +189,18 @@ def replace_profiles(
     return len(profiles)
 
 
+def hour_multipliers(conn: Connection, account_id: str, local_hour: int) -> pd.DataFrame:
+    """entity_id, confidence and the multiplier of one local hour, for the account's profiles."""
+    rows = conn.execute(
+        text(
+            "SELECT entity_id, confidence, hour_multiplier[CAST(:h AS integer) + 1] AS multiplier "
+            "FROM autoscaler.optimal_hour_profiles WHERE account_id = :a"
+        ),
+        {"a": account_id, "h": local_hour},
+    )
+    return pd.DataFrame(rows.all(), columns=["entity_id", "confidence", "multiplier"])
+
+
 def get_profile(conn: Connection, entity_id: str) -> tuple[Profile, dict[str, Any]] | None:
     """An entity's stored profile, and its window, computed_at and account."""
     row = (

@@ -59,8 +59,12 @@ def holder_state(conn: Connection, account_id: str) -> pd.DataFrame:
         text(
             """
             SELECT h.entity_id, h.level, h.campaign_id, h.daily_budget, h.status, h.learning, h.locked,
+                   h.base_daily_budget,
+                   -- The cooldown is about performance changes: hourly time-of-day
+                   -- adjustments have their own rhythm and must not hold scaling back.
                    (SELECT max(a.executed_at) FROM autoscaler.scaling_actions a
-                     WHERE a.entity_id = h.entity_id AND a.status = 'executed') AS last_budget_change_at
+                     WHERE a.entity_id = h.entity_id AND a.status = 'executed'
+                       AND a.origin <> 'time_optimization') AS last_budget_change_at
               FROM autoscaler.budget_holders h
              WHERE h.account_id = :account
              ORDER BY h.entity_id
@@ -78,9 +82,11 @@ def holder_state(conn: Connection, account_id: str) -> pd.DataFrame:
             "status",
             "learning",
             "locked",
+            "base_daily_budget",
             "last_budget_change_at",
         ],
     )
+    frame["base_daily_budget"] = frame["base_daily_budget"].astype("Int64")
     frame["last_budget_change_at"] = pd.to_datetime(frame["last_budget_change_at"], utc=True)
     return frame
 

@@ -1,0 +1,90 @@
+"""Time of day in the hourly run: the budget for the hour now running, from a base that never compounds.
+
+Pure, over the account's decided frame.  For an entity under time optimisation (its rule
+enables it and its profile is confident enough, or it still has a base from earlier):
+
+* the performance decision was taken on the **base** budget, so scaling moves the base;
+* the budget Meta should hold for the local hour now running is
+  ``round(base x clip(multiplier, rule's min, max))``, clamped to the rule's min/max budget;
+  at local midnight (hour 0) it is the base itself: each local day starts from the base;
+* a performance change carries that target as what it writes, with the new base beside it;
+  otherwise a differing target becomes a ``time_adjust`` (or, back to the base,
+  ``time_restore``) action that keeps the base.
+One write per entity per hour at most, so Meta's limit of four budget changes per entity per
+hour is never approached; locked and inactive entities and pauses are left alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from autoscaler.money import format_money
+
+BUDGET_ACTIONS = ("scale_up_aggressive", "scale_up", "scale_down")
+
+
+def plan_hour(decided: pd.DataFrame) -> pd.DataFrame:
+    """Add the hour's time-of-day plan to policy.decide's output.
+
+    Input columns besides decide's: ``held`` (what Meta holds now), ``base`` (the stored base,
+    NA if none), ``applies`` (rule on and profile confident), ``multiplier`` (the profile's
+    for the local hour now running; NaN without a profile), ``local_hour``.  decide must have
+    run with ``daily_budget`` = base for managed entities (``base_now`` below).
+
+    Adds: ``managed``, ``base_now``, ``base_new``, ``target``, ``time_action`` ('' or
+    time_adjust / time_restore) and ``time_factor``.
+    """
+    out = decided.copy()
+    held = out["held"].to_numpy(dtype=np.int64)
+    base = out["base"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    applies = out["applies"].to_numpy(dtype=bool)
+    managed = applies | ~np.isnan(base)
+    base_now = np.where(np.isnan(base), held, base).astype(np.int64)
+    action = out["action"].astype(str).to_numpy()
+    resized = np.isin(action, BUDGET_ACTIONS)
+    base_new = np.where(resized, out["new_daily_budget"].to_numpy(dtype=np.int64), base_now)
+
+    multiplier = out["multiplier"].to_numpy(dtype=float, na_value=np.nan)
+    low = out["time_multiplier_min"].to_numpy(dtype=float, na_value=1.0)
+    high = out["time_multiplier_max"].to_numpy(dtype=float, na_value=1.0)
+    midnight = out["local_hour"].to_numpy(dtype=np.int64) == 0
+    factor = np.where(applies & ~np.isnan(multiplier) & ~midnight, np.clip(multiplier, low, high), 1.0)
+    factor = np.where(np.isnan(factor), 1.0, factor)
+    target = np.floor(base_new * factor + 0.5)
+    target = np.clip(
+        target,
+        out["min_daily_budget"].to_numpy(dtype=float, na_value=1.0),
+        out["max_daily_budget"].to_numpy(dtype=float, na_value=np.inf),
+    ).astype(np.int64)
+
+    active = out["status"].astype(str).to_numpy() == "ACTIVE" if "status" in out else np.ones(len(out), bool)
+    locked = out["locked"].fillna(False).to_numpy(dtype=bool) if "locked" in out else np.zeros(len(out), bool)
+    eligible = managed & active & ~locked & (action != "pause")
+    time_action = np.where(
+        eligible & ~resized & (target != held), np.where(factor == 1.0, "time_restore", "time_adjust"), ""
+    )
+    return out.assign(
+        managed=managed & eligible,
+        base_now=base_now,
+        base_new=base_new,
+        target=np.where(eligible, target, out["new_daily_budget"].to_numpy(dtype=np.int64)),
+        time_action=time_action,
+        time_factor=factor,
+    )
+
+
+def time_reasoning(row: pd.Series, currency: str) -> str:
+    """One sentence for a time_adjust or time_restore action."""
+    held, target, base = (format_money(int(row[k]), currency) for k in ("held", "target", "base_now"))
+    hour = int(row["local_hour"])
+    if row["time_action"] == "time_restore":
+        why = "local midnight" if hour == 0 else "no confident profile under time optimisation now"
+        return f"Time of day: {why}, budget back to its base {base}/day (was {held}/day)"
+    kind = (
+        "a peak hour" if row["time_factor"] > 1 else "a valley hour" if row["time_factor"] < 1 else "an hour"
+    )
+    return (
+        f"Time of day: {hour:02d}:00 local is {kind}: budget {held}/day -> {target}/day "
+        f"(base {base}/day x {row['time_factor']:.2f})"
+    )
