@@ -87,3 +87,31 @@ def test_learning_again_replaces_each_profile_with_the_same_result(engine: Engin
     assert count == 50
     assert again[1]["window_end"] - again[1]["window_start"] == timedelta(days=28)
     assert again[1]["window_end"] == datetime(2026, 11, 30, 5, tzinfo=UTC)  # local midnight, New York
+
+
+def test_entities_with_gaps_and_new_entities_get_honest_profiles(engine: Engine) -> None:
+    scenario = load_scenario("planted")
+    sim, rows = simulated_snapshots(scenario, 1)
+    entities = sorted(rows["entity_id"].unique())
+    gappy, new = entities[0], entities[1]
+    start = scenario.start
+    keep = ~(
+        (
+            (rows["entity_id"] == gappy)
+            & rows["hour_start"].between(start - timedelta(days=20), start - timedelta(days=10))
+        )
+        | ((rows["entity_id"] == new) & (rows["hour_start"] < start - timedelta(days=2)))
+    )
+    load_into(engine, sim, rows[keep])
+    learn_account(engine, ACCOUNT, start)
+    with engine.connect() as conn:
+        gap = get_profile(conn, gappy)
+        fresh = get_profile(conn, new)
+        full = get_profile(conn, entities[2])
+    assert gap is not None
+    assert fresh is not None
+    assert full is not None
+    assert 16 <= gap[0].days_observed <= 18  # ten days missing of 28
+    assert fresh[0].days_observed == 2
+    assert fresh[0].confidence < full[0].confidence
+    assert fresh[0].peak_hours == []  # two days cannot show a peak
