@@ -11,6 +11,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -166,36 +167,19 @@ def decide_account(
             & (decided["target"] == decided["held"])
         )
         decided.loc[cancelled, "action"] = "no_change"
-        evaluated = record_evaluations(
-            conn,
-            decided,
-            account_id=run.account_id,
-            run_hour=run.run_hour,
-            mode=run.mode,
-            window=window,
-            rule_revisions=revisions,
-        )
+        # What the run is, for every record it makes.
+        run_facts: dict[str, Any] = {
+            "account_id": run.account_id,
+            "run_hour": run.run_hour,
+            "mode": run.mode,
+            "window": window,
+            "rule_revisions": revisions,
+        }
+        evaluated = record_evaluations(conn, decided, **run_facts)
         ids = actions.record_decisions(
-            conn,
-            decided,
-            account_id=run.account_id,
-            currency=account.currency,
-            run_hour=run.run_hour,
-            window=window,
-            mode=run.mode,
-            approval_deadline=approval_deadline,
-            rule_revisions=revisions,
+            conn, decided, currency=account.currency, approval_deadline=approval_deadline, **run_facts
         )
-        timed = actions.record_time_actions(
-            conn,
-            decided,
-            account_id=run.account_id,
-            currency=account.currency,
-            run_hour=run.run_hour,
-            window=window,
-            mode=run.mode,
-            rule_revisions=revisions,
-        )
+        timed = actions.record_time_actions(conn, decided, currency=account.currency, **run_facts)
     counts = Counter(str(a) for a in decided["action"])
     return {
         "evaluated": evaluated,
