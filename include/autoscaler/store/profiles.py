@@ -91,9 +91,10 @@ def hour_sums(
             """
             SELECT entity_id, local_hour,
                    count(*) FILTER (WHERE spend > 0)            AS n,
-                   sum(spend)                                   AS spend,
-                   sum(revenue)                                 AS revenue,
-                   sum(conversions)                             AS conversions,
+                   -- bigint, not numeric: 24,000 Decimals a account cost more than the sums
+                   sum(spend)::bigint                           AS spend,
+                   sum(revenue)::bigint                         AS revenue,
+                   sum(conversions)::bigint                     AS conversions,
                    sum(revenue::float8 * revenue)               AS rr,
                    sum(revenue::float8 * spend)                 AS rs,
                    sum(spend::float8 * spend)                   AS ss,
