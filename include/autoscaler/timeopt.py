@@ -11,7 +11,7 @@ enables it and its profile is confident enough, or it still has a base from earl
   otherwise a differing target becomes a ``time_adjust`` (or, back to the base,
   ``time_restore``) action that keeps the base.
 One write per entity per hour at most, so Meta's limit of four budget changes per entity per
-hour is never approached; locked and inactive entities and pauses are left alone.
+hour is never approached; locked, inactive and uncovered entities and pauses are left alone.
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ def plan_hour(decided: pd.DataFrame) -> pd.DataFrame:
 
     active = out["status"].astype(str).to_numpy() == "ACTIVE" if "status" in out else np.ones(len(out), bool)
     locked = out["locked"].fillna(False).to_numpy(dtype=bool) if "locked" in out else np.zeros(len(out), bool)
-    eligible = managed & active & ~locked & (action != "pause")
+    # An entity no enabled rule covers any more is left as it is, base and all.
+    covered = out["rule_id"].notna().to_numpy() if "rule_id" in out else np.ones(len(out), bool)
+    eligible = managed & covered & active & ~locked & (action != "pause")
     time_action = np.where(
         eligible & ~resized & (target != held), np.where(factor == 1.0, "time_restore", "time_adjust"), ""
     )

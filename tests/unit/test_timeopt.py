@@ -30,6 +30,7 @@ def row(**overrides: Any) -> dict[str, Any]:
         "new_daily_budget": 20_000,
         "status": "ACTIVE",
         "locked": False,
+        "rule_id": 1,
         **RULE,
     }
     return {**base, **overrides}
@@ -89,7 +90,15 @@ def test_performance_scaling_moves_the_base_and_writes_the_new_base_times_the_ho
     assert (p["base_now"], p["base_new"], p["target"]) == (20_000, 24_000, 33_600)
 
 
-@pytest.mark.parametrize("overrides", [{"locked": True}, {"status": "PAUSED"}, {"action": "pause"}])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"locked": True},
+        {"status": "PAUSED"},
+        {"action": "pause"},
+        {"rule_id": pd.NA, "applies": False, "base": 20_000, "held": 28_000},
+    ],
+)
 def test_locked_inactive_and_pausing_entities_get_no_time_change(overrides: dict[str, Any]) -> None:
     assert plan(row(**overrides)).iloc[0]["time_action"] == ""
 
