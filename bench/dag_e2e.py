@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from autoscaler.demo import default_rules
+from autoscaler.demo import default_rules, init_airflow, sandbox_airflow_env
 from autoscaler.meta import MetaClient, MetaConfig
 from autoscaler.sandbox.scenario import load_scenario
 from autoscaler.sandbox.server import RunningSandbox
@@ -73,26 +73,9 @@ def _post(url: str, body: dict[str, Any] | None = None, method: str = "POST") ->
 
 def _airflow_env(home: Path, db_url: str, graph_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AUTOSCALER_"))}
-    env.update(
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
-        AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
-        AIRFLOW_CONN_AUTOSCALER_DB=db_url,
-        AIRFLOW_CONN_META_ADS_DEFAULT=json.dumps(
-            {
-                "conn_type": "generic",
-                "password": "sandbox-token",
-                "extra": {"graph_url": graph_url, "clock": "sandbox"},
-            }
-        ),
-        AUTOSCALER_APPROVAL_POKE_SECONDS="1",
-        PYTHONPATH=str(ROOT),
-    )
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    for command in (["db", "migrate"], ["pools", "set", "meta_api", "8", "Meta Graph API calls"]):
-        subprocess.run([airflow, *command], env=env, check=True, capture_output=True, timeout=600)
+    env.update(sandbox_airflow_env(home, ROOT / "dags", db_url, graph_url, poke_seconds=1))
+    env.update(AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+    init_airflow(env)
     return env
 
 

@@ -231,9 +231,8 @@ def _actions_list(args: argparse.Namespace) -> int:
 def _profiles_learn(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from sqlalchemy import text
-
     from autoscaler.daily import learn_account
+    from autoscaler.store.rules import enabled_accounts
 
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
     if now.tzinfo is None:
@@ -243,13 +242,7 @@ def _profiles_learn(args: argparse.Namespace) -> int:
             accounts = list(args.account)
         else:
             with engine.connect() as conn:
-                accounts = list(
-                    conn.execute(
-                        text(
-                            "SELECT DISTINCT account_id FROM autoscaler.scaling_rules WHERE enabled ORDER BY 1"
-                        )
-                    ).scalars()
-                )
+                accounts = enabled_accounts(conn)
         for account_id in accounts:
             counts = learn_account(engine, account_id, now, args.days)
             print(

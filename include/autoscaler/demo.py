@@ -79,10 +79,12 @@ def _database(home: Path) -> tuple[EmbeddedPostgres, str]:
     return server, base.set(database=DATABASE).render_as_string(hide_password=False)
 
 
-def _airflow(home: Path, dags: Path, db_url: str, graph_url: str) -> dict[str, str]:
-    airflow_home = home / "airflow"
+def sandbox_airflow_env(
+    airflow_home: Path, dags: Path, db_url: str, graph_url: str, poke_seconds: int = 2
+) -> dict[str, str]:
+    """Airflow settings for a local home: SQLite metadata, the audit database and the sandbox as connections."""
     airflow_home.mkdir(parents=True, exist_ok=True)
-    env = {
+    return {
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
@@ -97,14 +99,21 @@ def _airflow(home: Path, dags: Path, db_url: str, graph_url: str) -> dict[str, s
                 "extra": {"graph_url": graph_url, "clock": "sandbox"},
             }
         ),
-        "AUTOSCALER_APPROVAL_POKE_SECONDS": "2",
+        "AUTOSCALER_APPROVAL_POKE_SECONDS": str(poke_seconds),
     }
-    os.environ.update(env)
+
+
+def init_airflow(env: dict[str, str]) -> None:
+    """Migrate the metadata database and create the Meta pool, in the given (whole) environment."""
     airflow = str(Path(sys.executable).with_name("airflow"))
     for command in (["db", "migrate"], ["pools", "set", "meta_api", "8", "Meta Graph API calls"]):
-        subprocess.run(
-            [airflow, *command], env={**os.environ, **env}, check=True, capture_output=True, timeout=600
-        )
+        subprocess.run([airflow, *command], env=env, check=True, capture_output=True, timeout=600)
+
+
+def _airflow(home: Path, dags: Path, db_url: str, graph_url: str) -> dict[str, str]:
+    env = sandbox_airflow_env(home / "airflow", dags, db_url, graph_url)
+    os.environ.update(env)  # dag.test() runs in this process
+    init_airflow({**os.environ})
     return env
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +12,7 @@ from sqlalchemy.engine import URL
 from autoscaler.rules import ScalingRule
 from autoscaler.sandbox.scenario import load_scenario
 from autoscaler.store.rules import create_rule
-from tests.dags.test_hourly_dag import ROOT, airflow_home  # noqa: F401  (the module-scoped Airflow home)
+from tests.dags.test_hourly_dag import airflow_home, dagrun  # noqa: F401  (the module-scoped Airflow home)
 from tests.simulated import load_into, simulated_snapshots
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -24,21 +21,7 @@ ACCOUNT = "act_4001"
 
 
 def run_daily(env: dict[str, str], db_url: URL, logical: datetime, conf: dict[str, Any] | None = None) -> Any:
-    run_env = {
-        **env,
-        "AUTOSCALER_TEST_DAG": "autoscaler_daily_profiles",
-        "AIRFLOW_CONN_AUTOSCALER_DB": db_url.set(drivername="postgresql").render_as_string(
-            hide_password=False
-        ),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "tests.dags.dagrun", logical.isoformat(), json.dumps(conf or {})],
-        env=run_env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return dagrun(env, db_url, logical, conf, dag="autoscaler_daily_profiles")
 
 
 @pytest.fixture

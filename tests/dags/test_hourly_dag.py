@@ -75,6 +75,31 @@ def sandbox_log(sandbox: RunningSandbox, what: str) -> list[dict[str, Any]]:
     return entries
 
 
+def dagrun(
+    env: dict[str, str],
+    db_url: URL,
+    logical: datetime,
+    conf: dict[str, Any] | None = None,
+    dag: str = "autoscaler_hourly",
+) -> subprocess.CompletedProcess[str]:
+    """One run of a DAG file through dag.test(), in its own process, on the audit database ``db_url``."""
+    run_env = {
+        **env,
+        "AUTOSCALER_TEST_DAG": dag,
+        "AIRFLOW_CONN_AUTOSCALER_DB": db_url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        ),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "tests.dags.dagrun", logical.isoformat(), json.dumps(conf or {})],
+        env=run_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 def run_dag(
     env: dict[str, str],
     db_url: URL,
@@ -83,26 +108,14 @@ def run_dag(
     conf: dict[str, Any] | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    run_env = {**env, **(extra_env or {})}
-    run_env["AIRFLOW_CONN_AUTOSCALER_DB"] = db_url.set(drivername="postgresql").render_as_string(
-        hide_password=False
-    )
-    run_env["AIRFLOW_CONN_META_ADS_DEFAULT"] = json.dumps(
-        {
-            "conn_type": "generic",
-            "password": "sandbox-token",
-            "extra": {"graph_url": sandbox.url, "clock": "sandbox"},
-        }
-    )
-    logical = (hour + timedelta(hours=1)).isoformat()
-    return subprocess.run(
-        [sys.executable, "-m", "tests.dags.dagrun", logical, json.dumps(conf or {})],
-        env=run_env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    """The hourly DAG for ``hour`` against the sandbox."""
+    meta = {
+        "conn_type": "generic",
+        "password": "sandbox-token",
+        "extra": {"graph_url": sandbox.url, "clock": "sandbox"},
+    }
+    run_env = {**env, **(extra_env or {}), "AIRFLOW_CONN_META_ADS_DEFAULT": json.dumps(meta)}
+    return dagrun(run_env, db_url, hour + timedelta(hours=1), conf)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from autoscaler.airflow.connections import meta_client
 from autoscaler.notify import approval_notice, pause_notice
 from autoscaler.store import actions, runs
 from autoscaler.store.engine import AIRFLOW_CONN_ID, make_engine
+from autoscaler.store.rules import enabled_accounts
 
 log = logging.getLogger("autoscaler.hourly")
 
@@ -156,13 +157,7 @@ def accounts_to_run(context: Any) -> list[str]:
     engine = audit_engine()
     try:
         with engine.connect() as conn:
-            enabled = list(
-                conn.execute(
-                    text(
-                        "SELECT DISTINCT account_id FROM autoscaler.scaling_rules WHERE enabled ORDER BY account_id"
-                    )
-                ).scalars()
-            )
+            enabled = enabled_accounts(conn)
     finally:
         engine.dispose()
     wanted = list(context["params"].get("accounts") or [])

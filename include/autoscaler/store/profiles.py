@@ -213,10 +213,6 @@ def get_profile(conn: Connection, entity_id: str) -> tuple[Profile, dict[str, An
     )
     if row is None:
         return None
-    profile = Profile(**{name: _plain(row[name]) for name in Profile.__dataclass_fields__})
+    profile = Profile(**{name: row[name] for name in Profile.__dataclass_fields__})
     meta = {k: row[k] for k in ("account_id", "window_start", "window_end", "computed_at", "method")}
     return profile, meta
-
-
-def _plain(value: Any) -> Any:
-    return [v for v in value] if isinstance(value, list) else value

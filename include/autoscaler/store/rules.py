@@ -105,6 +105,15 @@ def get_rule(conn: Connection, rule_id: int) -> ScalingRule:
     return _from_row(row)
 
 
+def enabled_accounts(conn: Connection) -> list[str]:
+    """Accounts with at least one enabled rule: the ones the DAGs run for."""
+    return list(
+        conn.execute(
+            text("SELECT DISTINCT account_id FROM autoscaler.scaling_rules WHERE enabled ORDER BY account_id")
+        ).scalars()
+    )
+
+
 def list_rules(
     conn: Connection, account_id: str | None = None, *, enabled_only: bool = False
 ) -> list[ScalingRule]:
