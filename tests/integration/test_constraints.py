@@ -101,6 +101,7 @@ BASE: dict[str, dict[str, Any]] = {
         "method": "test",
     },
     "pause_switches": {"scope": "all", "paused": True, "reason": "incident", "changed_by": "ops"},
+    "control_events": {"control": "pause_switch", "scope": "all", "engaged": True, "actor": "ops"},
 }
 
 CASES: list[tuple[str, str, dict[str, Any]]] = [
@@ -189,6 +190,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("profiles_confidence_range", "optimal_hour_profiles", {"confidence": 1.2}),
     ("pause_switches_scope_format", "pause_switches", {"scope": "everything"}),
     ("pause_switches_paused_has_reason", "pause_switches", {"reason": None}),
+    ("control_events_control_known", "control_events", {"control": "kill"}),
 ]
 
 # Constraints only an UPDATE can reach (a new action cannot start as executed).

@@ -26,6 +26,7 @@ TABLES = {
     "action_events",
     "optimal_hour_profiles",
     "pause_switches",
+    "control_events",
     "alembic_version",
 }
 

@@ -74,13 +74,10 @@ def _kill_switch(engine: Engine, account_id: str) -> bool:
 
     if str(Variable.get(KILL_SWITCH_VARIABLE, default="false")).strip().lower() in ("1", "true", "yes", "on"):
         return True
+    from autoscaler.store.controls import is_paused
+
     with engine.connect() as conn:
-        return bool(
-            conn.execute(
-                text("SELECT bool_or(paused) FROM autoscaler.pause_switches WHERE scope IN ('all', :a)"),
-                {"a": account_id},
-            ).scalar()
-        )
+        return is_paused(conn, account_id)
 
 
 def task_run(context: Any, account_id: str, engine: Engine) -> TaskRun:
