@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,12 +113,15 @@ class _Outcomes:
         self.groups, self.pauses, self.bases = {}, [], []
 
 
-def execute_account(engine: Engine, client: MetaClient, account_id: str) -> ExecuteSummary:
-    """Write the account's approved live actions; every outcome is recorded on its action."""
+def execute_account(
+    engine: Engine, client: MetaClient, account_id: str, only: Sequence[int] | None = None
+) -> ExecuteSummary:
+    """Write the account's approved live actions (or just those of ``only``, such as a
+    rollback's); every outcome is recorded on its action."""
     summary = ExecuteSummary(account_id)
     with account_lock(engine, account_id):
         with engine.connect() as conn:
-            pending = store.approved_live(conn, account_id)
+            pending = store.approved_live(conn, account_id, only)
         if not pending:
             return summary
         held = client.read_budgets([a.entity_id for a in pending])

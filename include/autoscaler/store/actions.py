@@ -330,16 +330,92 @@ def expire_overdue(conn: Connection, account_id: str, now: datetime) -> int:
     return int(result.rowcount)
 
 
-def approved_live(conn: Connection, account_id: str) -> list[Action]:
-    """The account's approved, live actions waiting to be written, oldest first."""
+def approved_live(conn: Connection, account_id: str, only: Sequence[int] | None = None) -> list[Action]:
+    """The account's approved, live actions waiting to be written (or those of ``only``), oldest first."""
     rows = conn.execute(
         text(
             "SELECT * FROM autoscaler.scaling_actions WHERE account_id = :account AND status = 'approved' "
-            "AND mode = 'live' ORDER BY action_id"
+            "AND mode = 'live' AND (CAST(:only AS bigint[]) IS NULL OR action_id = ANY(:only)) ORDER BY action_id"
         ),
-        {"account": account_id},
+        {"account": account_id, "only": None if only is None else list(only)},
     ).mappings()
     return [Action.from_row(r) for r in rows]
+
+
+def executed_between(
+    conn: Connection,
+    *,
+    since: datetime,
+    until: datetime,
+    account_id: str | None = None,
+    entity_id: str | None = None,
+) -> list[Action]:
+    """Executed live changes with executed_at in [since, until), oldest first, that a rollback
+    could undo: not rollbacks themselves (undoing an undo is a decision for a person), and not
+    already undone by an approved or executed rollback of the entity (which undid every change
+    up to the one it names in compensates_action_id)."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT a.* FROM autoscaler.scaling_actions AS a
+             WHERE a.status = 'executed' AND a.mode = 'live' AND a.action_type <> 'rollback'
+               AND a.executed_at >= :since AND a.executed_at < :until
+               AND (CAST(:account AS text) IS NULL OR a.account_id = :account)
+               AND (CAST(:entity AS text) IS NULL OR a.entity_id = :entity)
+               AND NOT EXISTS (
+                   SELECT 1 FROM autoscaler.scaling_actions AS r
+                     JOIN autoscaler.scaling_actions AS c ON c.action_id = r.compensates_action_id
+                    WHERE r.entity_id = a.entity_id AND r.action_type = 'rollback'
+                      AND r.status IN ('approved', 'executed') AND c.executed_at >= a.executed_at)
+             ORDER BY a.executed_at, a.action_id
+            """
+        ),
+        {"since": since, "until": until, "account": account_id, "entity": entity_id},
+    ).mappings()
+    return [Action.from_row(r) for r in rows]
+
+
+def record_rollbacks(conn: Connection, plans: Sequence[Any], *, by: str, reason: str) -> list[int]:
+    """Record rollback.plan's compensations as approved operator actions; returns their ids.
+
+    One statement per compensation (a rollback is a handful of rows; RETURNING needs it).
+    """
+    set_actor(conn, by, reason)
+    statement = text(
+        """
+        INSERT INTO autoscaler.scaling_actions (
+            account_id, entity_id, entity_level, origin, action_type, mode, currency,
+            budget_before, budget_after, status_before, status_after, base_before, base_after,
+            reasoning, requires_approval, status, decided_by, decided_at, decision_reason,
+            compensates_action_id)
+        VALUES (:account_id, :entity_id, :entity_level, 'operator', 'rollback', 'live', :currency,
+                :budget_before, :budget_after, :status_before, :status_after, :base_before, :base_after,
+                :reasoning, false, 'approved', :by, now(), :reason, :compensates_action_id)
+        RETURNING action_id
+        """
+    )
+    columns = (
+        "account_id",
+        "entity_id",
+        "entity_level",
+        "currency",
+        "budget_before",
+        "budget_after",
+        "status_before",
+        "status_after",
+        "base_before",
+        "base_after",
+        "reasoning",
+        "compensates_action_id",
+    )
+    return [
+        int(
+            conn.execute(
+                statement, {name: getattr(p, name) for name in columns} | {"by": by, "reason": reason}
+            ).scalar_one()
+        )
+        for p in plans
+    ]
 
 
 def store_bases(conn: Connection, bases: Sequence[tuple[str, int]]) -> None:
