@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export AUTOSCALER_HOME ?= $(CURDIR)/.autoscaler
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint typecheck test unit demo bench constraints clean
+.PHONY: install browser lint typecheck test unit demo bench constraints clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,23 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Debian's Chromium and its driver for the page's browser test (tests/api/test_page.py).
+# Installed when missing on a Debian or Ubuntu machine (as root, or with sudo); elsewhere the
+# browser test is skipped with a message saying how to run it.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium and chromium-driver for the browser test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null \
+		|| { $$SUDO apt-get update -q >/dev/null && \
+		     $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	else echo "no apt-get: the browser test will be skipped (install chromium and chromedriver to run it)"; fi
+
 # Every test: unit, integration against a real PostgreSQL (the embedded one unless
-# AUTOSCALER_TEST_DB_URL names another), after lint and type checks.
-test: lint typecheck
+# AUTOSCALER_TEST_DB_URL names another), the API in Airflow's API server, the page in
+# headless Chromium; after lint and type checks.
+test: lint typecheck browser
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)

@@ -72,7 +72,7 @@ def migrated_template(pg_server_url: URL) -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
 
 
-def _database(pg_server_url: URL, template: str | None) -> Iterator[URL]:
+def new_database(pg_server_url: URL, template: str | None) -> Iterator[URL]:
     name = f"autoscaler_test_{uuid.uuid4().hex[:12]}"
     with _admin(pg_server_url) as admin:
         admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
@@ -86,13 +86,13 @@ def _database(pg_server_url: URL, template: str | None) -> Iterator[URL]:
 @pytest.fixture
 def empty_db_url(pg_server_url: URL) -> Iterator[URL]:
     """A new, empty database."""
-    yield from _database(pg_server_url, None)
+    yield from new_database(pg_server_url, None)
 
 
 @pytest.fixture
 def db_url(pg_server_url: URL, migrated_template: str) -> Iterator[URL]:
     """A new database with the audit schema at head."""
-    yield from _database(pg_server_url, migrated_template)
+    yield from new_database(pg_server_url, migrated_template)
 
 
 @pytest.fixture

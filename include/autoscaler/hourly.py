@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from autoscaler import metrics
 from autoscaler.meta import MetaClient
@@ -132,54 +132,75 @@ def _settle_day_before(
         return apply_settlement(conn, settled, now)
 
 
+@dataclass(frozen=True)
+class Decided:
+    """One account's decisions for one run hour, and what they were decided on."""
+
+    frame: pd.DataFrame  # policy.decide + timeopt.plan_hour output, one row per budget holder
+    currency: str
+    window: tuple[datetime, datetime]
+    rule_revisions: dict[int, int]
+
+
+def decisions(conn: Connection, account_id: str, run_hour: datetime, now: datetime) -> Decided | None:
+    """Evaluate every budget holder of the account with its rule over the trailing window.
+
+    No side effect: the hourly run records what this returns, and the API's evaluate routes
+    show it as a preview.  None when the account has no enabled rule.
+    """
+    account = get_account(conn, account_id)
+    rules = list_rules(conn, account_id, enabled_only=True)
+    if not rules:
+        return None
+    revisions: dict[int, int] = dict(
+        conn.execute(
+            text("SELECT rule_id, revision FROM autoscaler.scaling_rules WHERE rule_id = ANY(:ids)"),
+            {"ids": [r.rule_id for r in rules]},
+        ).all()
+    )
+    lookback = max(r.lookback_hours for r in rules)
+    window = window_bounds(run_hour, lookback)
+    state = holder_state(conn, account_id)
+    sums = trailing_window(conn, account_id, *window)
+    frame = state.merge(sums, on="entity_id", how="left").fillna(
+        {"spend": 0, "revenue": 0, "impressions": 0, "clicks": 0, "conversions": 0}
+    )
+    frame = frame[frame["daily_budget"].notna()]  # lifetime budgets are not scaled
+    local_hour = pd.Timestamp(run_hour + timedelta(hours=1)).tz_convert(account.timezone_name).hour
+    frame = _with_time_of_day(
+        with_rules(frame, rules), hour_multipliers(conn, account_id, local_hour), local_hour
+    )
+    decided = plan_hour(decide(frame, pd.Timestamp(now)))
+    # A scaling of the base that this hour's multiplier cancels writes nothing this hour.
+    cancelled = (
+        decided["managed"] & decided["action"].isin(BUDGET_ACTIONS) & (decided["target"] == decided["held"])
+    )
+    decided.loc[cancelled, "action"] = "no_change"
+    return Decided(decided, account.currency, window, revisions)
+
+
 def decide_account(
     engine: Engine, run: RunHour, now: datetime, approval_deadline: datetime | None
 ) -> dict[str, int]:
-    """Evaluate every budget holder with its rule over the trailing window; record evaluations and actions."""
+    """Decide for every budget holder (``decisions``); record evaluations and actions."""
     with engine.begin() as conn:
-        account = get_account(conn, run.account_id)
-        rules = list_rules(conn, run.account_id, enabled_only=True)
-        if not rules:
+        found = decisions(conn, run.account_id, run.run_hour, now)
+        if found is None:
             return {"evaluated": 0}
-        revisions: dict[int, int] = dict(
-            conn.execute(
-                text("SELECT rule_id, revision FROM autoscaler.scaling_rules WHERE rule_id = ANY(:ids)"),
-                {"ids": [r.rule_id for r in rules]},
-            ).all()
-        )
-        lookback = max(r.lookback_hours for r in rules)
-        window = window_bounds(run.run_hour, lookback)
-        state = holder_state(conn, run.account_id)
-        sums = trailing_window(conn, run.account_id, *window)
-        frame = state.merge(sums, on="entity_id", how="left").fillna(
-            {"spend": 0, "revenue": 0, "impressions": 0, "clicks": 0, "conversions": 0}
-        )
-        frame = frame[frame["daily_budget"].notna()]  # lifetime budgets are not scaled
-        local_hour = pd.Timestamp(run.run_hour + timedelta(hours=1)).tz_convert(account.timezone_name).hour
-        frame = _with_time_of_day(
-            with_rules(frame, rules), hour_multipliers(conn, run.account_id, local_hour), local_hour
-        )
-        decided = plan_hour(decide(frame, pd.Timestamp(now)))
-        # A scaling of the base that this hour's multiplier cancels writes nothing this hour.
-        cancelled = (
-            decided["managed"]
-            & decided["action"].isin(BUDGET_ACTIONS)
-            & (decided["target"] == decided["held"])
-        )
-        decided.loc[cancelled, "action"] = "no_change"
+        decided = found.frame
         # What the run is, for every record it makes.
         run_facts: dict[str, Any] = {
             "account_id": run.account_id,
             "run_hour": run.run_hour,
             "mode": run.mode,
-            "window": window,
-            "rule_revisions": revisions,
+            "window": found.window,
+            "rule_revisions": found.rule_revisions,
         }
         evaluated = record_evaluations(conn, decided, **run_facts)
         ids = actions.record_decisions(
-            conn, decided, currency=account.currency, approval_deadline=approval_deadline, **run_facts
+            conn, decided, currency=found.currency, approval_deadline=approval_deadline, **run_facts
         )
-        timed = actions.record_time_actions(conn, decided, currency=account.currency, **run_facts)
+        timed = actions.record_time_actions(conn, decided, currency=found.currency, **run_facts)
     counts = Counter(str(a) for a in decided["action"])
     return {
         "evaluated": evaluated,

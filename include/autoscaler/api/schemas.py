@@ -1,0 +1,279 @@
+"""Request and response bodies of the REST API.
+
+Money is in major units (a decimal string such as "200.00") with the currency beside it;
+inside the package and the database it stays in integer minor units.  ROAS is a multiple,
+CTR a ratio here as in the tables (the page shows it as a percent).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from autoscaler.money import to_major
+from autoscaler.rules import AccountId, EntityId
+from autoscaler.store.actions import Action
+
+ActionStatus = Literal[
+    "pending_approval", "approved", "rejected", "expired", "executed", "failed", "drifted", "simulated"
+]
+ActionType = Literal[
+    "scale_up_aggressive",
+    "scale_up",
+    "scale_down",
+    "pause",
+    "resume",
+    "time_adjust",
+    "time_restore",
+    "rollback",
+]
+Reason = Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def major(minor: int | None, currency: str) -> Decimal | None:
+    return None if minor is None else to_major(int(minor), currency)
+
+
+# ---- evaluate ------------------------------------------------------------------------------
+
+
+class EvaluateIn(Body):
+    entity_id: EntityId
+    run_hour: datetime | None = Field(
+        None,
+        description="Start (UTC) of the hour to decide for, as the hourly run would; default: the hour that last ended.",
+    )
+
+
+class EvaluateBulkIn(Body):
+    account_id: AccountId
+    entity_ids: list[EntityId] | None = Field(
+        None, max_length=10_000, description="Default: every budget holder."
+    )
+    run_hour: datetime | None = None
+
+
+class Evaluation(BaseModel):
+    entity_id: str
+    rule_id: int | None
+    action: str
+    reason: str
+    currency: str
+    daily_budget: Decimal | None
+    new_daily_budget: Decimal | None
+    requires_approval: bool
+    spend: Decimal
+    revenue: Decimal
+    impressions: int
+    clicks: int
+    conversions: int
+    roas: float | None
+    ctr: float
+    time_action: str | None
+    budget_this_hour: Decimal | None = Field(description="What the run would write for the coming hour.")
+    reasoning: str
+
+
+class EvaluateOut(BaseModel):
+    account_id: str
+    run_hour: datetime
+    window_start: datetime
+    window_end: datetime
+    evaluation: Evaluation
+
+
+class EvaluateBulkOut(BaseModel):
+    account_id: str
+    run_hour: datetime
+    window_start: datetime
+    window_end: datetime
+    summary: dict[str, int]
+    evaluations: list[Evaluation]
+
+
+# ---- actions -------------------------------------------------------------------------------
+
+
+class ApproveIn(Body):
+    action_id: int = Field(ge=1, le=2**63 - 1)
+    approve: bool = Field(description="true approves, false rejects.")
+    reason: Reason | None = None
+
+
+class ActionOut(BaseModel):
+    action_id: int
+    account_id: str
+    entity_id: str
+    entity_level: str
+    action_type: str
+    status: str
+    mode: str
+    currency: str
+    budget_before: Decimal | None
+    budget_after: Decimal | None
+    status_before: str | None
+    status_after: str | None
+    requires_approval: bool
+    reasoning: str
+    run_hour: datetime | None
+    approval_deadline: datetime | None
+
+    @classmethod
+    def of(cls, action: Action) -> ActionOut:
+        data = {name: getattr(action, name) for name in cls.model_fields}
+        data["budget_before"] = major(action.budget_before, action.currency)
+        data["budget_after"] = major(action.budget_after, action.currency)
+        return cls(**data)
+
+
+class HistoryRow(ActionOut):
+    origin: str
+    roas: float | None
+    ctr: float | None
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+    executed_at: datetime | None
+    error_message: str | None
+    compensates_action_id: int | None
+    created_at: datetime
+    status_changed_at: datetime
+
+
+class Page(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    items: list[HistoryRow]
+
+
+# ---- dashboard -----------------------------------------------------------------------------
+
+
+class Summary(BaseModel):
+    total_actions: int
+    executed: int
+    pending: int
+    execution_rate: float = Field(description="executed / total_actions (0 when there are none).")
+
+
+class BudgetImpact(BaseModel):
+    currency: str
+    total_increase: Decimal
+    total_decrease: Decimal
+    net_change: Decimal
+
+
+class Performance(BaseModel):
+    currency: str
+    spend: Decimal
+    revenue_tracked: Decimal
+    avg_roas: float | None = Field(description="Portfolio ROAS: revenue / spend over the period.")
+
+
+class DashboardOut(BaseModel):
+    period_start: datetime
+    period_end: datetime
+    account_id: str | None
+    mode: str
+    summary: Summary
+    action_breakdown: dict[str, int]
+    budget_impact: list[BudgetImpact] = Field(
+        description="One entry per currency: amounts in different currencies are never added."
+    )
+    performance: list[Performance]
+
+
+# ---- rules ---------------------------------------------------------------------------------
+
+RuleBody = Annotated[
+    dict[str, Any],
+    Field(
+        description="Rule settings as in docs/configuration.md; money fields (min_daily_budget, "
+        "max_daily_budget, require_approval_threshold, account_daily_budget_cap) in major units.",
+        examples=[
+            {"account_id": "act_123456789", "min_daily_budget": "20.00", "max_daily_budget": "2000.00"}
+        ],
+    ),
+]
+
+
+# ---- time optimization ---------------------------------------------------------------------
+
+
+class LearnIn(Body):
+    account_id: AccountId | None = Field(None, description="Default: every account with an enabled rule.")
+    days: int = Field(28, ge=1, le=90)
+    as_of: datetime | None = Field(
+        None, description="Learn from the complete local days before this time (default: now)."
+    )
+
+
+# ---- emergency controls --------------------------------------------------------------------
+
+
+class PauseIn(Body):
+    scope: Annotated[str, Field(pattern=r"^(all|act_[0-9]{1,20})$")] = "all"
+    reason: Reason
+
+
+class ResumeIn(Body):
+    scope: Annotated[str, Field(pattern=r"^(all|act_[0-9]{1,20})$")] = "all"
+    reason: Reason | None = None
+
+
+class SwitchOut(BaseModel):
+    scope: str
+    paused: bool
+    reason: str | None
+    changed_by: str
+    changed_at: datetime
+
+
+class LockIn(Body):
+    reason: Reason
+
+
+class UnlockIn(Body):
+    reason: Reason | None = None
+
+
+class LockOut(BaseModel):
+    entity_id: str
+    locked: bool
+    changed: bool
+
+
+class RollbackIn(Body):
+    account_id: AccountId | None = None
+    entity_id: EntityId | None = None
+    since: datetime = Field(description="Roll back changes executed at or after this time.")
+    until: datetime | None = Field(None, description="... and before this time (default: now).")
+    reason: Reason
+    dry_run: bool = Field(False, description="Show the plan; record and write nothing.")
+
+
+class Compensation(BaseModel):
+    action_id: int | None
+    entity_id: str
+    currency: str
+    budget_before: Decimal | None
+    budget_after: Decimal | None
+    status_before: str | None
+    status_after: str | None
+    undoes: list[int]
+    reasoning: str
+    status: str
+
+
+class RollbackOut(BaseModel):
+    dry_run: bool
+    compensations: list[Compensation]
+    outcomes: dict[str, int]
