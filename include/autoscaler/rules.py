@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,6 +26,20 @@ from pydantic import (
 
 from autoscaler.money import MoneyError, to_minor
 
+
+def _storable(value: str) -> str:
+    # PostgreSQL text holds neither NUL characters nor lone surrogates (which JSON allows).
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+#: Free text people type (names, reasons) that the database must be able to store.
+PlainText = Annotated[str, AfterValidator(_storable)]
 AccountId = Annotated[str, Field(pattern=r"^act_[0-9]{1,20}$", examples=["act_123456789"])]
 EntityId = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
 ScopeLevel = Literal["account", "campaign", "adset"]
@@ -65,7 +80,7 @@ class ScalingRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, validate_default=True)
 
     rule_id: int | None = None
-    rule_name: str = Field("Default", min_length=1, max_length=200)
+    rule_name: PlainText = Field("Default", min_length=1, max_length=200)
     account_id: AccountId
     scope_level: ScopeLevel = "account"
     scope_entity_id: EntityId | None = None

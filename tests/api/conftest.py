@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,11 +71,10 @@ def run_hours(engine: Engine, meta: MetaClient, sandbox: RunningSandbox, hours: 
             execute_account(engine, meta, account_id)
 
 
-@pytest.fixture(scope="package")
-def world(
-    pg_server_url: URL, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[World]:
-    databases = new_database(pg_server_url, migrated_template)
+@contextmanager
+def built_world(pg_server_url: URL, template: str, home: Path) -> Iterator[World]:
+    """A new audit database filled by HOURS of hourly steps, the sandbox, and the API server."""
+    databases = new_database(pg_server_url, template)
     db_url = next(databases)
     engine = make_engine(db_url)
     try:
@@ -81,9 +82,16 @@ def world(
             meta = MetaClient(MetaConfig(access_token="sandbox-token", graph_url=sandbox.url))
             default_rules(engine, meta)
             run_hours(engine, meta, sandbox, HOURS)
-            home = tmp_path_factory.mktemp("api-airflow")
             with ApiServer(home, db_url.render_as_string(hide_password=False), sandbox.url) as server:
                 yield World(server, engine, sandbox, meta, db_url)
     finally:
         engine.dispose()
         next(databases, None)
+
+
+@pytest.fixture(scope="package")
+def world(
+    pg_server_url: URL, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    with built_world(pg_server_url, migrated_template, tmp_path_factory.mktemp("api-airflow")) as built:
+        yield built

@@ -127,3 +127,11 @@ def test_rules_are_immutable_values() -> None:
     rule = ScalingRule.parse(BASE)
     with pytest.raises(Exception, match="frozen"):
         rule.roas_pause = 0.5  # type: ignore[misc]
+
+
+def test_a_rule_name_the_database_cannot_store_is_refused_by_name() -> None:
+    with pytest.raises(RuleError) as raised:
+        ScalingRule.parse(
+            {"account_id": "act_1", "min_daily_budget": 1, "max_daily_budget": 2, "rule_name": "a\x00b"}
+        )
+    assert raised.value.problems == {"rule_name": "must not contain NUL characters"}

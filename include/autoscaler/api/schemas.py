@@ -11,10 +11,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from autoscaler.money import to_major
-from autoscaler.rules import AccountId, EntityId
+from autoscaler.rules import AccountId, EntityId, PlainText
 from autoscaler.store.actions import Action
 
 ActionStatus = Literal[
@@ -30,7 +30,19 @@ ActionType = Literal[
     "time_restore",
     "rollback",
 ]
-Reason = Annotated[str, Field(min_length=1, max_length=1000)]
+Reason = Annotated[PlainText, Field(min_length=1, max_length=1000)]
+
+
+def _moment(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("give a time zone, e.g. 2026-11-25T10:00:00Z")
+    if not 2000 <= value.year <= 2100:
+        raise ValueError("must be between the years 2000 and 2100")
+    return value
+
+
+#: A point in time as the API takes it: with a time zone, in a sane range.
+Moment = Annotated[datetime, AfterValidator(_moment)]
 
 
 class Body(BaseModel):
@@ -46,7 +58,7 @@ def major(minor: int | None, currency: str) -> Decimal | None:
 
 class EvaluateIn(Body):
     entity_id: EntityId
-    run_hour: datetime | None = Field(
+    run_hour: Moment | None = Field(
         None,
         description="Start (UTC) of the hour to decide for, as the hourly run would; default: the hour that last ended.",
     )
@@ -57,7 +69,7 @@ class EvaluateBulkIn(Body):
     entity_ids: list[EntityId] | None = Field(
         None, max_length=10_000, description="Default: every budget holder."
     )
-    run_hour: datetime | None = None
+    run_hour: Moment | None = None
 
 
 class Evaluation(BaseModel):
@@ -211,7 +223,7 @@ RuleBody = Annotated[
 class LearnIn(Body):
     account_id: AccountId | None = Field(None, description="Default: every account with an enabled rule.")
     days: int = Field(28, ge=1, le=90)
-    as_of: datetime | None = Field(
+    as_of: Moment | None = Field(
         None, description="Learn from the complete local days before this time (default: now)."
     )
 
@@ -254,8 +266,8 @@ class LockOut(BaseModel):
 class RollbackIn(Body):
     account_id: AccountId | None = None
     entity_id: EntityId | None = None
-    since: datetime = Field(description="Roll back changes executed at or after this time.")
-    until: datetime | None = Field(None, description="... and before this time (default: now).")
+    since: Moment = Field(description="Roll back changes executed at or after this time.")
+    until: Moment | None = Field(None, description="... and before this time (default: now).")
     reason: Reason
     dry_run: bool = Field(False, description="Show the plan; record and write nothing.")
 
