@@ -72,9 +72,10 @@ def _run_hour(context: Any) -> datetime:
 def _kill_switch(engine: Engine, account_id: str) -> bool:
     from airflow.sdk import Variable
 
-    if str(Variable.get(KILL_SWITCH_VARIABLE, default="false")).strip().lower() in ("1", "true", "yes", "on"):
+    from autoscaler.store.controls import is_paused, switched_on
+
+    if switched_on(Variable.get(KILL_SWITCH_VARIABLE, default="false")):
         return True
-    from autoscaler.store.controls import is_paused
 
     with engine.connect() as conn:
         return is_paused(conn, account_id)

@@ -702,6 +702,16 @@ def unlock(entity_id: EntityIdPath, body: s.UnlockIn, request: Request, user: Op
     return s.LockOut(entity_id=entity_id, locked=False, changed=changed)
 
 
+def _variable_paused() -> bool:
+    """The Airflow Variable kill switch, as the API server reads Variables."""
+    from airflow.sdk import Variable
+
+    from autoscaler.airflow.tasks import KILL_SWITCH_VARIABLE
+    from autoscaler.store.controls import switched_on
+
+    return switched_on(Variable.get(KILL_SWITCH_VARIABLE, default="false"))
+
+
 @router.post(
     "/rollback", tags=["emergency"], summary="Undo the changes executed in a window (compensating actions)"
 )
@@ -727,7 +737,7 @@ def rollback(body: s.RollbackIn, request: Request, user: Operator) -> s.Rollback
         if account_id is None:
             raise HTTPException(404, f"no budget holder with id {body.entity_id}")
         _known_scope(conn, account_id)
-        if is_paused(conn, account_id):
+        if is_paused(conn, account_id) or _variable_paused():
             raise HTTPException(
                 409,
                 f"{account_id} runs in shadow mode (kill switch engaged): a rollback writes to Meta and is "

@@ -59,6 +59,11 @@ def switches(conn: Connection) -> list[Switch]:
     return [Switch(**r) for r in rows]
 
 
+def switched_on(value: object) -> bool:
+    """How the Airflow Variable ``autoscaler_paused`` reads as a switch."""
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
 def is_paused(conn: Connection, account_id: str) -> bool:
     """Whether the account runs in shadow mode because its switch or the global one is engaged."""
     return bool(
