@@ -5,7 +5,16 @@ from __future__ import annotations
 import logging
 import sys
 
-from bench import dag_e2e, dag_parse, decide, graph_requests, hourly_run, profiles_learn, snapshot_upsert
+from bench import (
+    backtest,
+    dag_e2e,
+    dag_parse,
+    decide,
+    graph_requests,
+    hourly_run,
+    profiles_learn,
+    snapshot_upsert,
+)
 from bench.common import save
 
 
@@ -20,6 +29,7 @@ def main() -> int:
         ("hourly_run", hourly_run),
         ("dag_e2e", dag_e2e),
         ("profiles_learn", profiles_learn),
+        ("backtest", backtest),
     ]:
         print(f"== {name}", flush=True)
         result = module.run()

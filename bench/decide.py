@@ -34,6 +34,7 @@ def synthetic(n: int, seed: int = 5) -> pd.DataFrame:
             "impressions": rng.integers(0, 60_000, n),
             "clicks": rng.integers(0, 2_500, n),
             "conversions": rng.integers(0, 40, n),
+            "order_value": rng.integers(2_000, 12_000, n),  # the account's, as decisions() attaches it
             "status": np.where(rng.random(n) < 0.9, "ACTIVE", "PAUSED"),
             "learning": rng.random(n) < 0.1,
             "locked": rng.random(n) < 0.02,

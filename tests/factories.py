@@ -39,7 +39,14 @@ def budget_holder(conn: Connection, entity_id: str = CAMPAIGN, level: str = "cam
 
 
 def rule(conn: Connection, **overrides: Any) -> ScalingRule:
-    settings = {"account_id": ACCOUNT, "min_daily_budget": 1_000, "max_daily_budget": 100_000, **overrides}
+    # Acting on any ROAS (evidence_z 0): the frames these tests record carry no conversions.
+    settings = {
+        "account_id": ACCOUNT,
+        "min_daily_budget": 1_000,
+        "max_daily_budget": 100_000,
+        "evidence_z": 0,
+        **overrides,
+    }
     return create_rule(conn, ScalingRule.parse(settings), actor="tests")
 
 

@@ -320,6 +320,56 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- backtest ------------------------------------------------------------------------------
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from autoscaler import backtest
+    from autoscaler.sandbox.scenario import ScenarioError, load_scenario
+
+    if args.days < 1:
+        raise CommandError(f"--days: must be at least 1, got {args.days}")
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        raise CommandError(str(exc)) from None
+    policies = backtest.POLICIES if args.policy == "all" else (args.policy,)
+    results = [
+        backtest.run(
+            scenario,
+            days=args.days,
+            seed=args.seed,
+            policy=policy,
+            progress=backtest.terminal_progress(f"{policy:>7}"),
+        )
+        for policy in policies
+    ]
+    if args.format == "json":
+        _print_json([r.as_dict() for r in results] if len(results) > 1 else results[0].as_dict())
+        return 0
+    first = results[0]
+    print(
+        f"{scenario.name}: {first.holders} budget holders, {args.days} days, seed {args.seed}; "
+        "money in USD (the simulator's fixed rates), revenue including purchases reported late"
+    )
+    rows = [
+        {
+            "policy": r.policy,
+            "spend": f"{r.spend:,.0f}",
+            "revenue": f"{r.revenue:,.0f}",
+            "roas": f"{r.roas:.2f}",
+            "profit": f"{r.profit:,.0f}",
+            "wasted_spend": f"{r.wasted_spend:,.0f}",
+            "changes": r.changes,
+        }
+        for r in results
+    ]
+    from autoscaler.profile_views import table
+
+    print(table(rows, list(rows[0])))
+    return 0
+
+
 # ---- demo ----------------------------------------------------------------------------------
 
 
@@ -449,6 +499,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("json", "csv"), default="json")
     p.add_argument("--currency", default="USD", help="currency when METRICS.csv has no currency column")
     p.add_argument("--now", help="evaluation time for cooldowns (default: now)")
+
+    p = add(commands, "backtest", _backtest, "run a policy against the simulator and count what it earned")
+    p.add_argument("--scenario", required=True, help="a built-in scenario name or a scenario JSON file")
+    p.add_argument("--days", type=int, default=14)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--policy", choices=("static", "seed", "default", "oracle", "all"), default="all")
+    p.add_argument("--format", choices=("table", "json"), default="table")
 
     p = add(commands, "demo", _demo, "run the hourly DAG over a simulated day on the embedded defaults")
     p.add_argument("--hours", type=int, default=24)

@@ -132,6 +132,11 @@ def default_rules(engine: Engine, client: MetaClient) -> list[str]:
             "max_daily_budget": high,
             "require_approval_threshold": approval,
             "min_impressions": 500,
+            # A day of a small account rests on few purchases: the demo's rules act on any ROAS
+            # over 24 hours (as the seed's did) so the day shows every kind of change and an
+            # approval.  The defaults wait for evidence; the backtest says why (README).
+            "evidence_z": 0,
+            "lookback_hours": 24,
         }
         with engine.begin() as conn:
             upsert_account(
@@ -140,7 +145,7 @@ def default_rules(engine: Engine, client: MetaClient) -> list[str]:
             create_rule(conn, ScalingRule.parse(settings), actor="demo")
         lines.append(
             f"  {account.account_id} {account.name} ({account.currency}, {account.timezone_name}): {len(holders)} budget holders; "
-            f"rule: budgets {format_money(low, account.currency)}-{format_money(high, account.currency)}, "
+            f"rule (acting on any 24 h ROAS, for the demo): budgets {format_money(low, account.currency)}-{format_money(high, account.currency)}, "
             f"approval above {format_money(approval, account.currency)}"
         )
     return lines

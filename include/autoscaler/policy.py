@@ -13,7 +13,12 @@ The seed's rule, exactly (ROAS = revenue / spend, CTR = clicks / impressions):
 * else                                                               -> maintain
 
 Before it, no change for an entity that is locked, not active, without spend, or below
-min_impressions / min_conversions.  After it: cooldown and learning phase hold changes back;
+min_impressions / min_conversions.  Then the evidence a ROAS rests on (``evidence_z``; 0 is the
+seed's rule): a ROAS from a few purchases is mostly noise, so a change needs the ROAS to clear
+its threshold by ``evidence_z`` standard errors of the purchase count (Poisson: sqrt(n + 1)
+purchases of the account's average order value).  A pause without that evidence may still be
+a scale-down; anything else without it is held ("insufficient_evidence").  Backtested in
+bench/backtest.py.  After it: cooldown and learning phase hold changes back;
 the new budget is rounded to the minor unit and clamped to [min, max] (a change the clamp
 cancels is no change); an account cap gives scale-up room to the highest ROAS first; big
 changes (and pauses, if the rule says so) require approval.  Every row gets a reason code.
@@ -21,6 +26,7 @@ changes (and pauses, if the rule says so) require approval.  Every row gets a re
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,6 +53,7 @@ RULE_COLUMNS = (
     "pause_requires_approval",
     "min_impressions",
     "min_conversions",
+    "evidence_z",
     "cooldown_hours",
     "allow_changes_during_learning",
     "account_daily_budget_cap",
@@ -56,7 +63,8 @@ RULE_COLUMNS = (
     "time_multiplier_max",
 )
 METRIC_COLUMNS = ("entity_id", "daily_budget", "spend", "revenue", "impressions", "clicks")
-# Optional: conversions (0), status ("ACTIVE"), learning, locked (False), last_budget_change_at (never).
+# Optional: conversions (0), status ("ACTIVE"), learning, locked (False), last_budget_change_at (never),
+# order_value (the account's average, minor units; default: pooled over the frame).
 
 ACTIONS = ("scale_up_aggressive", "scale_up", "scale_down", "pause", "maintain", "no_change")
 
@@ -116,6 +124,7 @@ REASONS = (
     "no_rule",
     "account_cap",
     "account_cap_partial",
+    "insufficient_evidence",
 )
 _REASON = {name: code for code, name in enumerate(REASONS)}
 ACTION_DTYPE = pd.CategoricalDtype(list(ACTIONS))
@@ -187,11 +196,12 @@ def decide(frame: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
     action = np.full(n, MAINTAIN, dtype=np.int8)
     action[pause], action[down], action[up], action[aggressive] = PAUSE, DOWN, UP, AGGRESSIVE
     reason = action.copy()  # the classification reasons share the first five codes
+    action, weak = _weigh_evidence(frame, action, spend, revenue, conversions, col)
 
     multiplier = np.ones(n)
-    multiplier = np.where(aggressive, col("multiplier_aggressive_up"), multiplier)
-    multiplier = np.where(up, col("multiplier_up"), multiplier)
-    multiplier = np.where(down, col("multiplier_down"), multiplier)
+    multiplier = np.where(action == AGGRESSIVE, col("multiplier_aggressive_up"), multiplier)
+    multiplier = np.where(action == UP, col("multiplier_up"), multiplier)
+    multiplier = np.where(action == DOWN, col("multiplier_down"), multiplier)
     resizing = action <= DOWN
     # Round half up to the minor unit (budgets are integers of it), then clamp.
     clamped = np.clip(np.floor(budget * multiplier + 0.5), col("min_daily_budget"), col("max_daily_budget"))
@@ -211,6 +221,7 @@ def decide(frame: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
         (spend <= 0, "no_spend"),
         (impressions < col("min_impressions"), "low_impressions"),
         (conversions < col("min_conversions"), "low_conversions"),
+        (weak, "insufficient_evidence"),
         (learning_held & changing, "learning_phase"),
         ((_hours_since(frame, now) < col("cooldown_hours")) & changing, "cooldown"),
         (resizing & (new_budget == budget), "clamped_to_limits"),
@@ -241,6 +252,48 @@ def decide(frame: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
         requires_approval=requires_approval,
         daily_budget=budget.astype(np.int64),
     )
+
+
+def order_value(frame: pd.DataFrame) -> np.ndarray:
+    """The average order value each row's evidence is measured in (minor units; NaN: unknown)."""
+    if "order_value" in frame.columns:
+        return frame["order_value"].to_numpy(dtype=float, na_value=np.nan)
+    conversions = float(pd.to_numeric(frame.get("conversions", pd.Series(dtype=float))).sum())
+    revenue = float(pd.to_numeric(frame["revenue"]).sum())
+    return np.full(len(frame), revenue / conversions if conversions > 0 else np.nan)
+
+
+def _weigh_evidence(
+    frame: pd.DataFrame,
+    action: np.ndarray,
+    spend: np.ndarray,
+    revenue: np.ndarray,
+    conversions: np.ndarray,
+    col: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(actions the evidence supports, rows held for want of it).  See the module docstring."""
+    z = col("evidence_z") if "evidence_z" in frame.columns else np.zeros(len(frame))
+    z = np.where(np.isnan(z), 0.0, z)
+    # Revenue that z standard errors of the purchase count are worth; unknown order value
+    # (no purchase in the whole frame) means no evidence at all when z > 0.
+    margin = np.where(z > 0, z * np.sqrt(conversions + 1.0) * order_value(frame), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low = np.where(spend > 0, (revenue - margin) / spend, np.nan)
+        high = np.where(spend > 0, (revenue + margin) / spend, np.nan)
+    sure_aggressive = low > col("roas_scale_up_aggressive")
+    sure_up = low > col("roas_scale_up")
+    sure_pause = high < col("roas_pause")
+    sure_down = high < col("roas_scale_down")
+    out = action.copy()
+    out[(action == AGGRESSIVE) & ~sure_aggressive & sure_up] = UP
+    out[(action == PAUSE) & ~sure_pause & sure_down] = DOWN
+    weak = (
+        ((action == AGGRESSIVE) & ~sure_up)
+        | ((action == UP) & ~sure_up)
+        | ((action == PAUSE) & ~sure_down)
+        | ((action == DOWN) & ~sure_down)
+    )
+    return out, weak
 
 
 def _apply_account_cap(
@@ -286,12 +339,22 @@ def reasoning(row: Any, currency: str) -> str:
         "roas_and_ctr_above_aggressive": lambda: (
             f"Exceptional performance: ROAS {r.roas:.2f}x (>{_x(r.roas_scale_up_aggressive)}) "
             f"and CTR {r.ctr * 100:.2f}% (>{_pct(r.ctr_scale_up_aggressive)})"
+            + (
+                ""
+                if str(getattr(r, "action", "scale_up_aggressive")) == "scale_up_aggressive"
+                else f", on too few conversions ({int(getattr(r, 'conversions', 0))}) for more than a normal scale-up"
+            )
         ),
         "roas_above_scale_up": lambda: f"Strong performance: ROAS {r.roas:.2f}x (>{_x(r.roas_scale_up)})",
         "roas_below_scale_down": lambda: (
             f"Weak performance: ROAS {r.roas:.2f}x (between {_x(r.roas_pause)} and {_x(r.roas_scale_down)})"
         ),
-        "roas_below_pause": lambda: f"Losing money: ROAS {r.roas:.2f}x (<{_x(r.roas_pause)}), pausing",
+        "roas_below_pause": lambda: (
+            f"Losing money: ROAS {r.roas:.2f}x (<{_x(r.roas_pause)}), pausing"
+            if str(getattr(r, "action", "pause")) == "pause"
+            else f"Losing money: ROAS {r.roas:.2f}x (<{_x(r.roas_pause)}), but on too few conversions "
+            f"({int(getattr(r, 'conversions', 0))}) to pause: scaling down"
+        ),
         "roas_in_band": lambda: (
             f"Holding: ROAS {r.roas:.2f}x is within {_x(r.roas_scale_down)}-{_x(r.roas_scale_up)}"
         ),
@@ -311,6 +374,10 @@ def reasoning(row: Any, currency: str) -> str:
         "locked": lambda: "No change: locked by an operator",
         "no_rule": lambda: "No change: no enabled rule covers this entity",
         "account_cap": lambda: "No change: the account's daily budget cap leaves no room (higher ROAS first)",
+        "insufficient_evidence": lambda: (
+            f"No change: ROAS {r.roas:.2f}x rests on {int(getattr(r, 'conversions', 0))} conversions, "
+            f"too few to act on (evidence_z {float(r.evidence_z):g})"
+        ),
         "account_cap_partial": lambda: (
             f"Partly scaled: ROAS {r.roas:.2f}x, limited by the account's daily budget cap"
         ),
@@ -336,18 +403,49 @@ def _row_precondition(row: dict[str, Any]) -> str | None:
 
 
 def _row_classify(row: dict[str, Any]) -> tuple[str, str, float]:
-    roas = float(row["revenue"]) / float(row["spend"])
+    spend, revenue = float(row["spend"]), float(row["revenue"])
+    roas = revenue / spend
     impressions = float(row["impressions"])
     ctr = float(row["clicks"]) / impressions if impressions else 0.0
     if roas > row["roas_scale_up_aggressive"] and ctr > row["ctr_scale_up_aggressive"]:
-        return "scale_up_aggressive", "roas_and_ctr_above_aggressive", row["multiplier_aggressive_up"]
-    if roas > row["roas_scale_up"]:
-        return "scale_up", "roas_above_scale_up", row["multiplier_up"]
-    if row["roas_pause"] <= roas < row["roas_scale_down"]:
-        return "scale_down", "roas_below_scale_down", row["multiplier_down"]
-    if roas < row["roas_pause"]:
-        return "pause", "roas_below_pause", 1.0
-    return "maintain", "roas_in_band", 1.0
+        found = ("scale_up_aggressive", "roas_and_ctr_above_aggressive", row["multiplier_aggressive_up"])
+    elif roas > row["roas_scale_up"]:
+        found = ("scale_up", "roas_above_scale_up", row["multiplier_up"])
+    elif row["roas_pause"] <= roas < row["roas_scale_down"]:
+        found = ("scale_down", "roas_below_scale_down", row["multiplier_down"])
+    elif roas < row["roas_pause"]:
+        found = ("pause", "roas_below_pause", 1.0)
+    else:
+        return "maintain", "roas_in_band", 1.0
+    return _row_weigh_evidence(row, *found)
+
+
+def _row_weigh_evidence(
+    row: dict[str, Any], action: str, reason: str, multiplier: float
+) -> tuple[str, str, float]:
+    spend, revenue = float(row["spend"]), float(row["revenue"])
+    z = float(row.get("evidence_z", 0.0) or 0.0)
+    margin = (
+        z * math.sqrt(float(row.get("conversions", 0)) + 1.0) * float(row.get("order_value", math.nan))
+        if z > 0
+        else 0.0
+    )
+    low, high = (revenue - margin) / spend, (revenue + margin) / spend  # NaN margin: no evidence
+    sure = {
+        "scale_up_aggressive": low > row["roas_scale_up_aggressive"],
+        "scale_up": low > row["roas_scale_up"],
+        "scale_down": high < row["roas_scale_down"],
+        "pause": high < row["roas_pause"],
+    }
+    if sure[action]:
+        return action, reason, multiplier
+    weaker = {
+        "scale_up_aggressive": ("scale_up", "multiplier_up"),
+        "pause": ("scale_down", "multiplier_down"),
+    }
+    if action in weaker and sure[weaker[action][0]]:
+        return weaker[action][0], reason, row[weaker[action][1]]
+    return "no_change", "insufficient_evidence", 1.0
 
 
 def decide_row(row: dict[str, Any], now: pd.Timestamp) -> tuple[str, str, int]:
@@ -357,7 +455,7 @@ def decide_row(row: dict[str, Any], now: pd.Timestamp) -> tuple[str, str, int]:
     if held:
         return "no_change", held, int(budget)
     action, reason, multiplier = _row_classify(row)
-    if action == "maintain":
+    if action in ("maintain", "no_change"):
         return action, reason, int(budget)
     if row.get("learning") and not row["allow_changes_during_learning"]:
         return "no_change", "learning_phase", int(budget)

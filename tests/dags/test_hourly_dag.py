@@ -130,6 +130,10 @@ def configured(engine: Engine) -> Engine:
                     "min_daily_budget": 1_000,
                     "max_daily_budget": 100_000,
                     "min_impressions": 100,
+                    # One run over a small account: act on any ROAS and on 24 hours, so each
+                    # kind of change happens (the defaults wait for more evidence).
+                    "evidence_z": 0,
+                    "lookback_hours": 24,
                 }
             ),
             actor="tests",

@@ -129,6 +129,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("scaling_rules_min_budget_le_max", "scaling_rules", {"max_daily_budget": 50}),
     ("scaling_rules_approval_threshold_non_negative", "scaling_rules", {"require_approval_threshold": -1}),
     ("scaling_rules_min_impressions_non_negative", "scaling_rules", {"min_impressions": -1}),
+    ("scaling_rules_evidence_z_range", "scaling_rules", {"evidence_z": 6}),
     ("scaling_rules_min_conversions_non_negative", "scaling_rules", {"min_conversions": -1}),
     ("scaling_rules_lookback_hours_range", "scaling_rules", {"lookback_hours": 0}),
     ("scaling_rules_cooldown_hours_range", "scaling_rules", {"cooldown_hours": 1000}),

@@ -56,7 +56,13 @@ def approved_actions(engine: Engine, meta: MetaClient, count: int = 6) -> list[i
         rule = create_rule(
             conn,
             ScalingRule.parse(
-                {"account_id": ACCOUNT, "min_daily_budget": 100, "max_daily_budget": 10_000_000}
+                # Acting on any ROAS: these metrics carry no conversions to weigh evidence by.
+                {
+                    "account_id": ACCOUNT,
+                    "min_daily_budget": 100,
+                    "max_daily_budget": 10_000_000,
+                    "evidence_z": 0,
+                }
             ),
             actor="t",
         )

@@ -166,6 +166,8 @@ def test_decide_records_every_evaluation_and_each_change_once(
                     "min_daily_budget": 1_000,
                     "max_daily_budget": 100_000,
                     "min_impressions": 100,
+                    # Act on any ROAS: ten hours of a small account rest on few purchases.
+                    "evidence_z": 0,
                 }
             ),
             actor="tests",

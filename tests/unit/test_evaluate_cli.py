@@ -11,7 +11,8 @@ import pytest
 
 from autoscaler.cli import main
 
-RULE = {"min_daily_budget": 10, "max_daily_budget": 1000, "require_approval_threshold": 500}
+# The seed's rule (evidence_z 0): these metrics have no conversions column to weigh evidence by.
+RULE = {"min_daily_budget": 10, "max_daily_budget": 1000, "require_approval_threshold": 500, "evidence_z": 0}
 METRICS = """entity_id,daily_budget,spend,revenue,impressions,clicks
 123,200,1000,4200,15000,525
 124,450,800,2800,20000,300
@@ -86,7 +87,7 @@ def test_a_currency_column_sets_the_minor_unit(
         "entity_id,daily_budget,spend,revenue,impressions,clicks,currency\n9,1999,1000,3500,5000,50,JPY\n"
     )
     rule = tmp_path / "rule.json"
-    rule.write_text(json.dumps({"min_daily_budget": 100, "max_daily_budget": 100000}))
+    rule.write_text(json.dumps({"min_daily_budget": 100, "max_daily_budget": 100000, "evidence_z": 0}))
     code, out, _ = run(capsys, "--rule", str(rule), "--metrics", str(metrics))
     assert code == 0
     assert json.loads(out)[0]["new_daily_budget"] == "2399"

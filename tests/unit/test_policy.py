@@ -15,7 +15,18 @@ NOW = pd.Timestamp("2026-11-02T15:00:00Z")
 
 
 def rule(rule_id: int = 1, **settings: Any) -> ScalingRule:
-    base = {"account_id": "act_1", "min_daily_budget": 1_000, "max_daily_budget": 100_000, **settings}
+    # The seed's thresholds acting on any ROAS (evidence_z 0), with a 24 h cooldown and the
+    # learning-phase hold, so each mechanism is tested on its own; the evidence tests below
+    # set their own, and tests/unit/test_rules.py pins the defaults.
+    base = {
+        "account_id": "act_1",
+        "min_daily_budget": 1_000,
+        "max_daily_budget": 100_000,
+        "evidence_z": 0,
+        "cooldown_hours": 24,
+        "allow_changes_during_learning": False,
+        **settings,
+    }
     return ScalingRule.parse(base).model_copy(update={"rule_id": rule_id})
 
 
@@ -257,3 +268,80 @@ def test_missing_or_negative_inputs_are_refused_naming_the_column() -> None:
         decide(with_rules(pd.DataFrame([entity(roas=2)]).drop(columns="clicks"), [rule()]), NOW)
     with pytest.raises(ValueError, match="spend: must not be negative"):
         decide(with_rules(pd.DataFrame([{**entity(roas=2), "spend": -1}]), [rule()]), NOW)
+
+
+# ---- evidence --------------------------------------------------------------------------------
+
+
+def evidence(conversions: int, roas: float, **extra: Any) -> dict[str, Any]:
+    """An entity whose ROAS on $1,000 of spend rests on ``conversions`` purchases (of the
+    order value that makes it so; $25 when that is not given)."""
+    revenue = round(roas * 100_000)
+    value = revenue / conversions if conversions else 2_500
+    return entity(roas, conversions=conversions, order_value=value, **extra)
+
+
+@pytest.mark.parametrize(
+    ("conversions", "roas", "action", "reason"),
+    [
+        # 2 purchases worth $50 against $1,000: ROAS 0.05, but one more purchase would move it
+        # by 0.025 and z=2 standard errors by ~0.09: still far below 1x -> pause.
+        (2, 0.05, "pause", "roas_below_pause"),
+        # ROAS 0.8 on 32 purchases: +-2 SE is 0.8 +- 0.29 -> may be above 1x, is below 1.5x.
+        (32, 0.8, "scale_down", "roas_below_pause"),
+        # ROAS 1.2 on 48 purchases: 1.2 +- 0.35 may be 1.5x or more -> held.
+        (48, 1.2, "no_change", "insufficient_evidence"),
+        # ROAS 3.5 on 140 purchases: 3.5 - 0.59 = 2.9, not surely above 3x -> held.
+        (140, 3.5, "no_change", "insufficient_evidence"),
+        # ROAS 4.0 on 160 purchases: 4.0 - 0.63 = 3.37 > 3x -> a normal scale-up.
+        (160, 4.0, "scale_up", "roas_above_scale_up"),
+    ],
+)
+def test_a_change_needs_the_roas_to_clear_its_threshold_by_the_evidence(
+    conversions: int, roas: float, action: str, reason: str
+) -> None:
+    decided = run(evidence(conversions, roas), rules=[rule(evidence_z=2)])
+    row = next(decided.itertuples())
+    assert (row.action, row.reason) == (action, reason)
+    seed = next(run(evidence(conversions, roas), rules=[rule(evidence_z=0)]).itertuples())
+    assert seed.action != "no_change"  # the seed's rule acts on every one of these
+
+
+def test_aggressive_scaling_needs_more_evidence_than_scaling() -> None:
+    # ROAS 5 and CTR 4% on 200 purchases of $25: 5 - 2*sqrt(201)*25/1000 = 4.29 > 4x -> aggressive.
+    strong = next(run(evidence(200, 5.0, ctr=0.04), rules=[rule(evidence_z=2)]).itertuples())
+    assert (strong.action, strong.new_daily_budget) == ("scale_up_aggressive", 30_000)
+    # The same ROAS on 50 purchases of $100: 5 - 2*sqrt(51)*100/1000 = 3.57: surely above 3x,
+    # not surely above 4x -> a normal scale-up.
+    thin = next(run(evidence(50, 5.0, ctr=0.04), rules=[rule(evidence_z=2)]).itertuples())
+    assert (thin.action, thin.new_daily_budget) == ("scale_up", 24_000)
+    assert "too few conversions (50) for more than a normal scale-up" in reasoning(thin, "USD")
+
+
+def test_without_any_purchase_in_the_account_nothing_is_known_to_act_on() -> None:
+    frame = pd.DataFrame(
+        [entity(0.0, conversions=0, entity_id="1"), entity(0.0, conversions=0, entity_id="2")]
+    )
+    decided = decide(with_rules(frame, [rule(evidence_z=2)]), NOW)
+    assert set(decided["reason"].astype(str)) == {"insufficient_evidence"}
+    # The order value is pooled over the frame (the account) when not given.
+    frame.loc[0, ["revenue", "conversions"]] = [85_000, 20]
+    decided = decide(with_rules(frame, [rule(evidence_z=2)]), NOW)
+    assert list(decided["action"].astype(str)) == ["scale_down", "pause"]
+
+
+def test_the_evidence_rule_is_the_same_row_at_a_time() -> None:
+    rng = np.random.default_rng(7)
+    rows = [
+        evidence(int(c), float(r), ctr=float(t), entity_id=str(i))
+        for i, (c, r, t) in enumerate(
+            zip(rng.integers(0, 200, 300), rng.uniform(0, 6, 300), rng.uniform(0, 0.06, 300), strict=True)
+        )
+    ]
+    attached = with_rules(pd.DataFrame(rows), [rule(evidence_z=1.5)])
+    vectorised = decide(attached, NOW)
+    rowwise = [decide_row(cast(dict[str, Any], row), NOW) for row in attached.to_dict(orient="records")]
+    assert list(zip(vectorised["action"].astype(str), vectorised["reason"].astype(str), strict=True)) == [
+        (a, r) for a, r, _ in rowwise
+    ]
+    assert list(vectorised["new_daily_budget"]) == [b for _, _, b in rowwise]

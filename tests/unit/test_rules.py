@@ -28,8 +28,6 @@ def test_defaults_are_the_seeds_thresholds_and_multipliers() -> None:
     assert rule.ctr_scale_up_aggressive == 0.03
     assert (rule.multiplier_aggressive_up, rule.multiplier_up, rule.multiplier_down) == (1.5, 1.2, 0.7)
     assert rule.min_impressions == 1000
-    assert rule.lookback_hours == 24
-    assert rule.cooldown_hours == 24
     assert rule.scope_level == "account"
     assert rule.enabled
 
@@ -135,3 +133,14 @@ def test_a_rule_name_the_database_cannot_store_is_refused_by_name() -> None:
             {"account_id": "act_1", "min_daily_budget": 1, "max_daily_budget": 2, "rule_name": "a\x00b"}
         )
     assert raised.value.problems == {"rule_name": "must not contain NUL characters"}
+
+
+def test_the_defaults_are_the_seeds_thresholds_weighed_as_the_backtest_says() -> None:
+    rule = ScalingRule.parse({"account_id": "act_1", "min_daily_budget": 1, "max_daily_budget": 2})
+    seed = (rule.roas_scale_up_aggressive, rule.roas_scale_up, rule.roas_scale_down, rule.roas_pause)
+    assert seed == (4.0, 3.0, 1.5, 1.0)
+    assert (rule.multiplier_aggressive_up, rule.multiplier_up, rule.multiplier_down) == (1.5, 1.2, 0.7)
+    assert (rule.ctr_scale_up_aggressive, rule.min_impressions) == (0.03, 1000)
+    # Not the seed's: bench/backtest.py measured these against it (README, "Does it make money?").
+    assert (rule.lookback_hours, rule.cooldown_hours, rule.evidence_z) == (72, 6, 2.0)
+    assert rule.allow_changes_during_learning

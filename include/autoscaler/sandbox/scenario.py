@@ -174,7 +174,7 @@ def parse_scenario(data: dict[str, Any]) -> Scenario:
     )
 
 
-BUILT_IN = ("demo", "bench-2000", "scale-100x1000", "flat", "planted")
+BUILT_IN = ("demo", "bench-2000", "scale-100x1000", "flat", "planted", "seed-100k", "losers")
 
 
 def load_scenario(name_or_path: str) -> Scenario:

@@ -37,6 +37,7 @@ _CONSTRAINT_FIELDS = {
     "scaling_rules_approval_threshold_non_negative": "require_approval_threshold",
     "scaling_rules_min_impressions_non_negative": "min_impressions",
     "scaling_rules_min_conversions_non_negative": "min_conversions",
+    "scaling_rules_evidence_z_range": "evidence_z",
     "scaling_rules_lookback_hours_range": "lookback_hours",
     "scaling_rules_cooldown_hours_range": "cooldown_hours",
     "scaling_rules_account_cap_on_account_rules": "account_daily_budget_cap",
