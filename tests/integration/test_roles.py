@@ -1,0 +1,129 @@
+"""sql/roles.sql: the application role can run the autoscaler and cannot rewrite its audit trail."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ProgrammingError
+
+from autoscaler.daily import learn_account
+from autoscaler.execute import execute_account
+from autoscaler.hourly import RunHour, decide_account, fetch, snapshot
+from autoscaler.meta import MetaClient, MetaConfig
+from autoscaler.rules import ScalingRule
+from autoscaler.sandbox.scenario import load_scenario
+from autoscaler.sandbox.server import RunningSandbox
+from autoscaler.store import actions
+from autoscaler.store.controls import set_lock, set_pause
+from autoscaler.store.engine import make_engine
+from autoscaler.store.rules import create_rule
+from tests.api.conftest import set_clock
+
+pytestmark = [pytest.mark.integration, pytest.mark.sandbox]
+
+ROLES = Path(__file__).resolve().parents[2] / "sql" / "roles.sql"
+ACCOUNT = "act_1001"
+START = datetime(2026, 11, 2, 5, tzinfo=UTC)
+
+
+def _owner(db_url: URL) -> psycopg.Connection:
+    return psycopg.connect(
+        host=db_url.host,
+        port=db_url.port,
+        user=db_url.username,
+        password=db_url.password,
+        dbname=db_url.database,
+        autocommit=True,
+    )
+
+
+@pytest.fixture
+def app_engine(db_url: URL) -> Iterator[Engine]:
+    """An engine logged in as a new role that is only a member of autoscaler_app."""
+    login = f"autoscaler_svc_{uuid.uuid4().hex[:8]}"
+    with _owner(db_url) as owner:
+        can = owner.execute(
+            "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        if not (can and can[0]):
+            pytest.skip("the test server's user may not create roles")
+        owner.execute(ROLES.read_text())
+        owner.execute(f'CREATE ROLE "{login}" LOGIN IN ROLE autoscaler_app')
+    engine = make_engine(db_url.set(username=login, password=None))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with _owner(db_url) as owner:
+            owner.execute(f'DROP ROLE "{login}"')
+
+
+def test_the_application_role_runs_every_step(app_engine: Engine) -> None:
+    with RunningSandbox(load_scenario("demo"), seed=1) as sandbox:
+        meta = MetaClient(MetaConfig(access_token="sandbox-token", graph_url=sandbox.url))
+        for i in range(6):
+            hour = START + timedelta(hours=i)
+            now = hour + timedelta(hours=1, minutes=5)
+            set_clock(sandbox, now)
+            run = RunHour(ACCOUNT, hour)
+            fetch(app_engine, meta, run, now)  # the first run records the account, then its rule
+            if i == 0:
+                with app_engine.begin() as conn:
+                    create_rule(
+                        conn,
+                        ScalingRule.parse(
+                            {
+                                "account_id": ACCOUNT,
+                                "min_daily_budget": 1_000,
+                                "max_daily_budget": 100_000,
+                                "require_approval_threshold": 15_000,
+                                "min_impressions": 100,
+                                "evidence_z": 0,
+                                "lookback_hours": 24,
+                            }
+                        ),
+                        actor="ops",
+                    )
+            snapshot(app_engine, meta, run, now)
+            decide_account(app_engine, run, now, approval_deadline=now + timedelta(hours=2))
+            execute_account(app_engine, meta, ACCOUNT)
+        learn_account(app_engine, ACCOUNT, START + timedelta(days=1), days=1)
+    with app_engine.begin() as conn:
+        executed = conn.execute(
+            text("SELECT count(*) FROM autoscaler.scaling_actions WHERE status = 'executed'")
+        ).scalar_one()
+        waiting = actions.list_actions(conn, status="pending_approval", limit=1)
+        if waiting:
+            actions.approve(conn, waiting[0].action_id, by="ops", reason="fine")
+        set_pause(conn, "all", paused=True, by="ops", reason="drill")
+        entity = conn.execute(text("SELECT min(entity_id) FROM autoscaler.budget_holders")).scalar_one()
+        set_lock(conn, entity, locked=True, by="ops", reason="drill")
+        events = conn.execute(text("SELECT count(*) FROM autoscaler.control_events")).scalar_one()
+    assert executed > 0
+    assert events == 2
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM autoscaler.scaling_actions",
+        "DELETE FROM autoscaler.action_events",
+        "UPDATE autoscaler.action_events SET actor = 'mallory'",
+        "TRUNCATE autoscaler.control_events",
+        "DELETE FROM autoscaler.campaign_performance_snapshots",
+        "DROP TABLE autoscaler.scaling_runs",
+        "CREATE TABLE autoscaler.mine (x int)",
+        "ALTER TABLE autoscaler.scaling_actions DISABLE TRIGGER scaling_actions_guard",
+    ],
+)
+def test_the_application_role_cannot_rewrite_history(app_engine: Engine, statement: str) -> None:
+    with pytest.raises(ProgrammingError) as refused, app_engine.begin() as conn:
+        conn.execute(text(statement))
+    assert isinstance(refused.value.orig, psycopg.errors.InsufficientPrivilege)
