@@ -6,11 +6,12 @@ For every ad account with an enabled scaling rule (or those named in the `accoun
 1. **fetch** — read the account and its budget holders (CBO campaigns, ABO ad sets) from Meta;
 2. **snapshot** — read the hour's metrics and store one snapshot per budget holder
    (live: the local day's cumulative totals, differenced; a backfill: the hourly breakdown);
-3. **decide** — apply the rule to the trailing window (default 24 h); every evaluation is
+3. **decide** — apply the rule to the trailing window (default 72 h); every evaluation is
    recorded, every proposed change becomes an action with its reasoning;
 4. **execute** — changes within the approval threshold are written at once;
 5. **await_approval** — bigger changes wait (without holding a worker slot) until approved
-   (`autoscaler actions approve ID --by NAME`) or rejected, or expire after 45 minutes;
+   (on the Autoscaler page, `POST /api/auto-scaler/approve`, or `autoscaler actions approve`)
+   or rejected, or expire after 45 minutes;
 6. **execute_approved** — then the approved ones are written.
 
 Writes are absolute and checked against what Meta holds now; a per-account lock keeps two
