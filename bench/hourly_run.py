@@ -49,6 +49,10 @@ def run() -> dict[str, Any]:
                             "min_daily_budget": 500,
                             "max_daily_budget": 1_000_000,
                             "min_impressions": 100,
+                            # The seed's rule, acting on any 24 h ROAS: the most changes one
+                            # hour can bring, which is what this measures.
+                            "evidence_z": 0,
+                            "lookback_hours": 24,
                         }
                     ),
                     actor="bench",

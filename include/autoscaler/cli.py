@@ -146,14 +146,7 @@ def _load_json(path: str) -> dict[str, Any]:
 
 
 def _rule_json(rule: Any, currency: str) -> dict[str, Any]:
-    from autoscaler.money import to_major
-    from autoscaler.rules import MONEY_FIELDS
-
-    data: dict[str, Any] = rule.model_dump()
-    for name in MONEY_FIELDS:
-        if data[name] is not None:
-            data[name] = str(to_major(data[name], currency))
-    data["currency"] = currency
+    data: dict[str, Any] = rule.as_major(currency)
     return data
 
 

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from autoscaler.money import MoneyError, to_minor
+from autoscaler.money import MoneyError, to_major, to_minor
 
 
 def _storable(value: str) -> str:
@@ -193,23 +193,38 @@ class ScalingRule(BaseModel):
     @classmethod
     def from_major(cls, data: Mapping[str, Any], currency: str) -> ScalingRule:
         """Validate ``data`` whose money fields are in major units of ``currency`` (200.00 USD)."""
-        converted = dict(data)
-        problems: dict[str, str] = {}
-        for name in MONEY_FIELDS:
-            value = converted.get(name)
-            if value is None or isinstance(value, bool):
-                continue
-            try:
-                converted[name] = to_minor(value, currency, field=name)
-            except MoneyError as exc:
-                problems[name] = str(exc).split(": ", 1)[-1]
-        if problems:
-            raise RuleError(problems)
-        return cls.parse(converted)
+        return cls.parse(money_to_minor(data, currency))
 
     def settings(self) -> dict[str, Any]:
         """The rule's columns as stored (without rule_id)."""
         return self.model_dump(exclude={"rule_id"})
+
+    def as_major(self, currency: str) -> dict[str, Any]:
+        """The rule as people read it: money fields as decimal strings of major units."""
+        data = self.model_dump()
+        for name in MONEY_FIELDS:
+            if data[name] is not None:
+                data[name] = str(to_major(data[name], currency))
+        data["currency"] = currency
+        return data
+
+
+def money_to_minor(data: Mapping[str, Any], currency: str) -> dict[str, Any]:
+    """``data`` (whole rule settings, or changes to some) with its money fields in minor units;
+    RuleError naming every amount the currency cannot express."""
+    converted = dict(data)
+    problems: dict[str, str] = {}
+    for name in MONEY_FIELDS:
+        value = converted.get(name)
+        if value is None or isinstance(value, bool):
+            continue
+        try:
+            converted[name] = to_minor(value, currency, field=name)
+        except MoneyError as exc:
+            problems[name] = str(exc).split(": ", 1)[-1]
+    if problems:
+        raise RuleError(problems)
+    return converted
 
 
 def _problems(exc: ValidationError) -> dict[str, str]:

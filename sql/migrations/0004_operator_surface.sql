@@ -12,7 +12,10 @@ ALTER TABLE autoscaler.scaling_actions ADD CONSTRAINT scaling_actions_one_per_en
     UNIQUE (entity_id, run_hour, rule_id, origin, mode);
 CREATE INDEX scaling_actions_compensates_idx ON autoscaler.scaling_actions (compensates_action_id)
     WHERE compensates_action_id IS NOT NULL;
-CREATE INDEX scaling_actions_executed_idx ON autoscaler.scaling_actions (account_id, executed_at)
+-- The last executed change of an entity (the cooldown, read for every holder every hour) and
+-- what a rollback of an entity's window undoes.  Keyed by entity: an index by account would
+-- tempt the planner into scanning every executed action of every account per holder.
+CREATE INDEX scaling_actions_executed_idx ON autoscaler.scaling_actions (entity_id, executed_at)
     WHERE status = 'executed';
 
 -- ---------------------------------------------------------------------------------------

@@ -384,14 +384,7 @@ def dashboard(
 
 
 def _rule_out(rule: Any, currency: str) -> dict[str, Any]:
-    from autoscaler.rules import MONEY_FIELDS
-
-    data: dict[str, Any] = rule.model_dump()
-    for name in MONEY_FIELDS:
-        value = s.major(data[name], currency)
-        data[name] = None if value is None else str(value)  # a decimal string, not a float
-    data["currency"] = currency
-    encoded: dict[str, Any] = jsonable_encoder(data)
+    encoded: dict[str, Any] = jsonable_encoder(rule.as_major(currency))
     return encoded
 
 
@@ -443,25 +436,13 @@ def get_rule(
 def update_rule(
     rule_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], body: s.RuleBody, request: Request, user: Operator
 ) -> dict[str, Any]:
-    from autoscaler.money import MoneyError, to_minor
-    from autoscaler.rules import MONEY_FIELDS
+    from autoscaler.rules import money_to_minor
     from autoscaler.store import rules
 
     with _write(request) as conn:
         current = rules.get_rule(conn, rule_id)
         currency = _currency(conn, current.account_id)
-        changes = dict(body)
-        problems = {}
-        for name in MONEY_FIELDS:
-            value = changes.get(name)
-            if value is not None and not isinstance(value, bool):
-                try:
-                    changes[name] = to_minor(value, currency, field=name)
-                except MoneyError as exc:
-                    problems[name] = str(exc).split(": ", 1)[-1]
-        if problems:
-            raise RuleError(problems)
-        rule = rules.update_rule(conn, rule_id, changes, actor=actor(user))
+        rule = rules.update_rule(conn, rule_id, money_to_minor(body, currency), actor=actor(user))
     return _rule_out(rule, currency)
 
 
