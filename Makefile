@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export AUTOSCALER_HOME ?= $(CURDIR)/.autoscaler
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser lint typecheck test unit demo bench constraints clean
+.PHONY: install browser lint typecheck test unit demo bench celery constraints clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,14 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The hourly DAG on CeleryExecutor: a Redis broker (the one on 127.0.0.1:6379, else a
+# redis-server it starts), PostgreSQL metadata, scheduler, triggerer, API server and two
+# Celery workers; checks that both workers ran per-account tasks and that the audit trail
+# equals a single process's for the same hours.  See docs/deploy.md.
+celery: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-celery.txt -c constraints.txt
+	AUTOSCALER_CELERY=1 $(BIN)/python -m pytest tests/dags/test_celery.py -s -p no:cacheprovider
 
 # Re-lock transitive versions after changing requirements.txt.
 constraints: $(STAMP)

@@ -226,12 +226,18 @@ def run(hours: int = 24, shadow_hours: int = 16, seed: int = 7, dags: Path = Pat
             _report(engine, sandbox.url)
         say(f"\nDone in {time.perf_counter() - started:.0f} s. Airflow's own output: {log_file}")
         say("To look at the same runs in the Airflow UI (the audit database is dropped on the next demo):")
-        say("  autoscaler db start   # keeps the embedded PostgreSQL up; then, with")
+        say("  .venv/bin/autoscaler db start   # keeps the embedded PostgreSQL up; then, with")
         say(
             f"  export AIRFLOW_HOME={env['AIRFLOW_HOME']} AIRFLOW__CORE__DAGS_FOLDER={env['AIRFLOW__CORE__DAGS_FOLDER']}"
+            f" AIRFLOW__CORE__PLUGINS_FOLDER={dags.resolve().parent / 'plugins'}"
+        )
+        say(f"  export AIRFLOW_CONN_AUTOSCALER_DB={env['AIRFLOW_CONN_AUTOSCALER_DB']}")
+        say(
+            "  .venv/bin/airflow api-server --port 8080   # open http://localhost:8080: the DAG autoscaler_hourly, "
+            "and Browse > Autoscaler"
         )
         say(
-            "  .venv/bin/airflow api-server --port 8080   # and open http://localhost:8080, DAG autoscaler_hourly"
+            "  (user admin, password in $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated once the server has started)"
         )
         return 0
     finally:

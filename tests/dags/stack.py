@@ -55,8 +55,8 @@ class AirflowStack:
             AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
             AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL="5",
             PYTHONPATH=str(ROOT),
-            **extra_env,
         )
+        self.env.update(extra_env)  # may override the above (the executor, for one)
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def airflow(self, *args: str, timeout: float = 300) -> str:
