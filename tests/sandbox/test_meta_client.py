@@ -270,6 +270,24 @@ def test_an_expired_token_is_not_retried(clock: FakeClock) -> None:
         assert meta.requests_made == 3
 
 
+def test_a_token_expired_by_the_operator_route_works_again_once_reissued(clock: FakeClock) -> None:
+    with sandbox("expire_after=50", clock=clock) as running:
+        meta = client(running.url, clock)
+
+        def token(expired: bool) -> None:
+            body = json.dumps({"expired": expired}).encode()
+            urllib.request.urlopen(
+                urllib.request.Request(f"{running.url}/__sandbox/token", data=body, method="POST")
+            ).read()
+
+        token(True)
+        with pytest.raises(AuthError, match="Session has expired"):
+            meta.get_account(ACCOUNT)
+        token(False)  # re-issued: the expire_after fault is over too
+        for _ in range(60):
+            assert meta.get_account(ACCOUNT).currency == "USD"
+
+
 @pytest.mark.parametrize("fault", ["5xx", "malformed"])
 def test_transient_failures_are_retried_with_backoff(tmp_path: Any, clock: FakeClock, fault: str) -> None:
     script = tmp_path / "script.json"

@@ -99,6 +99,7 @@ class Sandbox:
         self.lock = threading.RLock()
         self.requests: list[dict[str, Any]] = []
         self.graph_requests = 0
+        self.batch_calls_failed = 0  # calls inside batches answered with an injected failure
         self.token_expired = False
 
     # ---- one HTTP request ---------------------------------------------------------------
@@ -246,6 +247,7 @@ class Sandbox:
             if "appsecret_proof" in params:
                 sub_params.setdefault("appsecret_proof", params["appsecret_proof"])
             if self.faults.batch_call_fails():
+                self.batch_calls_failed += 1
                 error = GraphError(500, "Service temporarily unavailable", 2, is_transient=True)
                 answers.append(_batch_answer(500, {"error": error.body}))
                 continue
@@ -300,6 +302,7 @@ class Sandbox:
                     "now": self.sim.now.isoformat(),
                     "completed_hours": self.sim.completed_hours,
                     "graph_requests": self.graph_requests,
+                    "batch_calls_failed": self.batch_calls_failed,
                     "access_token_hint": "see the scenario file",
                 }
             if path == "clock" and method == "POST":
@@ -318,6 +321,13 @@ class Sandbox:
                 return 200, {"cleared": True}
             if path == "history" and method == "GET":
                 return 200, self.sim.history
+            if path == "token" and method == "POST":
+                # {"expired": true} expires the access token now; false re-issues it (the
+                # operator rotated it), which also ends an ``expire_after`` fault.
+                self.token_expired = bool(body.get("expired", False))
+                if not self.token_expired:
+                    self.faults.expire_after = None
+                return 200, {"expired": self.token_expired}
             if path == "truth" and method == "GET":
                 return 200, {"peaks": self.sim.planted_peaks, "valleys": self.sim.planted_valleys}
         return 404, {"error": f"no control route {method} /__sandbox/{path}"}
