@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -125,6 +126,23 @@ class AirflowStack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+    def backfill_hours(
+        self, dag_id: str, first: datetime, hours: int, timeout: float = 420
+    ) -> list[dict[str, Any]]:
+        """`airflow backfill create` for ``hours`` hourly runs from ``first``; their runs once finished."""
+        self.airflow(
+            "backfill",
+            "create",
+            "--dag-id",
+            dag_id,
+            # Dates of a backfill are logical dates: with hourly data intervals, each interval's start.
+            "--from-date",
+            first.isoformat(),
+            "--to-date",
+            (first + timedelta(hours=hours - 1)).isoformat(),
+        )
+        return self.wait_for_runs(dag_id, hours, timeout=timeout)
 
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
         url = self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace(

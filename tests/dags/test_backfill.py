@@ -52,18 +52,7 @@ def test_a_backfill_through_the_scheduler_records_simulated_decisions_and_writes
     stack: tuple[AirflowStack, RunningSandbox], engine: Engine
 ) -> None:
     airflow, sandbox = stack
-    airflow.airflow(
-        "backfill",
-        "create",
-        "--dag-id",
-        "autoscaler_hourly",
-        # Dates of a backfill are logical dates: with hourly data intervals, each interval's start.
-        "--from-date",
-        FIRST.isoformat(),
-        "--to-date",
-        (FIRST + timedelta(hours=HOURS - 1)).isoformat(),
-    )
-    runs = airflow.wait_for_runs("autoscaler_hourly", HOURS)
+    runs = airflow.backfill_hours("autoscaler_hourly", FIRST, HOURS)
     assert [(r["run_type"], r["state"]) for r in runs] == [("backfill", "success")] * HOURS, runs
     with engine.connect() as conn:
         hours = conn.execute(

@@ -198,17 +198,7 @@ def test_two_celery_workers_share_the_accounts_and_write_the_same_audit_trail(
                             start_new_session=True,
                         )
                     )
-                airflow.airflow(
-                    "backfill",
-                    "create",
-                    "--dag-id",
-                    "autoscaler_hourly",
-                    "--from-date",
-                    FIRST.isoformat(),
-                    "--to-date",
-                    (FIRST + timedelta(hours=HOURS - 1)).isoformat(),
-                )
-                runs = airflow.wait_for_runs("autoscaler_hourly", HOURS, timeout=600)
+                runs = airflow.backfill_hours("autoscaler_hourly", FIRST, HOURS, timeout=600)
                 assert [r["state"] for r in runs] == ["success"] * HOURS, runs
                 with psycopg.connect(metadata.replace("postgresql+psycopg://", "postgresql://")) as conn:
                     placed = conn.execute(
