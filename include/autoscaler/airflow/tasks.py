@@ -69,14 +69,20 @@ def _run_hour(context: Any) -> datetime:
     return hour
 
 
-def _kill_switch(engine: Engine, account_id: str) -> bool:
+def variable_paused() -> bool:
+    """The Airflow Variable kill switch (for when the audit database itself is the problem)."""
     from airflow.sdk import Variable
 
-    from autoscaler.store.controls import is_paused, switched_on
+    from autoscaler.store.controls import switched_on
 
-    if switched_on(Variable.get(KILL_SWITCH_VARIABLE, default="false")):
+    return switched_on(Variable.get(KILL_SWITCH_VARIABLE, default="false"))
+
+
+def _kill_switch(engine: Engine, account_id: str) -> bool:
+    from autoscaler.store.controls import is_paused
+
+    if variable_paused():
         return True
-
     with engine.connect() as conn:
         return is_paused(conn, account_id)
 

@@ -148,6 +148,16 @@ def _evaluation(row: Any, currency: str) -> s.Evaluation:
     )
 
 
+def _owner(conn: Connection, entity_id: str) -> str:
+    """The account a budget holder belongs to, or 404."""
+    account_id = conn.execute(
+        text("SELECT account_id FROM autoscaler.budget_holders WHERE entity_id = :e"), {"e": entity_id}
+    ).scalar()
+    if account_id is None:
+        raise HTTPException(404, f"no budget holder with id {entity_id}")
+    return str(account_id)
+
+
 def _decide(conn: Connection, account_id: str, run_hour: datetime, now: datetime) -> Any:
     from autoscaler.hourly import decisions
     from autoscaler.store.accounts import get_account
@@ -163,12 +173,7 @@ def _decide(conn: Connection, account_id: str, run_hour: datetime, now: datetime
 def evaluate(body: s.EvaluateIn, request: Request, user: Reader) -> s.EvaluateOut:
     run_hour, now = _hour(body.run_hour)
     with _read(request) as conn:
-        account_id = conn.execute(
-            text("SELECT account_id FROM autoscaler.budget_holders WHERE entity_id = :e"),
-            {"e": body.entity_id},
-        ).scalar()
-        if account_id is None:
-            raise HTTPException(404, f"no budget holder with id {body.entity_id}")
+        account_id = _owner(conn, body.entity_id)
         found = _decide(conn, account_id, run_hour, now)
     rows = found.frame[found.frame["entity_id"] == body.entity_id]
     if rows.empty:
@@ -645,21 +650,20 @@ def _known_scope(conn: Connection, scope: str) -> None:
 
 @router.post("/emergency/pause", tags=["emergency"], summary="Engage the kill switch (all, or one account)")
 def pause(body: s.PauseIn, request: Request, user: Operator) -> s.SwitchOut:
-    from autoscaler.store.controls import set_pause
-
-    with _write(request) as conn:
-        _known_scope(conn, body.scope)
-        switch = set_pause(conn, body.scope, paused=True, by=actor(user), reason=body.reason)
-    return s.SwitchOut(**switch.__dict__)
+    return _switch(request, body.scope, paused=True, by=actor(user), reason=body.reason)
 
 
 @router.post("/emergency/resume", tags=["emergency"], summary="Release the kill switch")
 def resume(body: s.ResumeIn, request: Request, user: Operator) -> s.SwitchOut:
+    return _switch(request, body.scope, paused=False, by=actor(user), reason=body.reason)
+
+
+def _switch(request: Request, scope: str, *, paused: bool, by: str, reason: str | None) -> s.SwitchOut:
     from autoscaler.store.controls import set_pause
 
     with _write(request) as conn:
-        _known_scope(conn, body.scope)
-        switch = set_pause(conn, body.scope, paused=False, by=actor(user), reason=body.reason)
+        _known_scope(conn, scope)
+        switch = set_pause(conn, scope, paused=paused, by=by, reason=reason)
     return s.SwitchOut(**switch.__dict__)
 
 
@@ -667,30 +671,20 @@ def resume(body: s.ResumeIn, request: Request, user: Operator) -> s.SwitchOut:
     "/entities/{entity_id}/lock", tags=["emergency"], summary="Lock an entity: the autoscaler leaves it alone"
 )
 def lock(entity_id: EntityIdPath, body: s.LockIn, request: Request, user: Operator) -> s.LockOut:
-    from autoscaler.store.controls import set_lock
-
-    with _write(request) as conn:
-        changed = set_lock(conn, entity_id, locked=True, by=actor(user), reason=body.reason)
-    return s.LockOut(entity_id=entity_id, locked=True, changed=changed)
+    return _lock(request, entity_id, locked=True, by=actor(user), reason=body.reason)
 
 
 @router.post("/entities/{entity_id}/unlock", tags=["emergency"], summary="Unlock an entity")
 def unlock(entity_id: EntityIdPath, body: s.UnlockIn, request: Request, user: Operator) -> s.LockOut:
+    return _lock(request, entity_id, locked=False, by=actor(user), reason=body.reason)
+
+
+def _lock(request: Request, entity_id: str, *, locked: bool, by: str, reason: str | None) -> s.LockOut:
     from autoscaler.store.controls import set_lock
 
     with _write(request) as conn:
-        changed = set_lock(conn, entity_id, locked=False, by=actor(user), reason=body.reason)
-    return s.LockOut(entity_id=entity_id, locked=False, changed=changed)
-
-
-def _variable_paused() -> bool:
-    """The Airflow Variable kill switch, as the API server reads Variables."""
-    from airflow.sdk import Variable
-
-    from autoscaler.airflow.tasks import KILL_SWITCH_VARIABLE
-    from autoscaler.store.controls import switched_on
-
-    return switched_on(Variable.get(KILL_SWITCH_VARIABLE, default="false"))
+        changed = set_lock(conn, entity_id, locked=locked, by=by, reason=reason)
+    return s.LockOut(entity_id=entity_id, locked=locked, changed=changed)
 
 
 @router.post(
@@ -698,6 +692,7 @@ def _variable_paused() -> bool:
 )
 def rollback(body: s.RollbackIn, request: Request, user: Operator) -> s.RollbackOut:
     from autoscaler import rollback as planner
+    from autoscaler.airflow.tasks import variable_paused
     from autoscaler.execute import execute_account
     from autoscaler.store.controls import is_paused
 
@@ -708,17 +703,9 @@ def rollback(body: s.RollbackIn, request: Request, user: Operator) -> s.Rollback
         raise HTTPException(422, "since: must be before until")
     services = _services(request)
     with services.engine.begin() as conn:
-        account_id = (
-            body.account_id
-            or conn.execute(
-                text("SELECT account_id FROM autoscaler.budget_holders WHERE entity_id = :e"),
-                {"e": body.entity_id},
-            ).scalar()
-        )
-        if account_id is None:
-            raise HTTPException(404, f"no budget holder with id {body.entity_id}")
+        account_id = body.account_id or _owner(conn, str(body.entity_id))
         _known_scope(conn, account_id)
-        if is_paused(conn, account_id) or _variable_paused():
+        if is_paused(conn, account_id) or variable_paused():
             raise HTTPException(
                 409,
                 f"{account_id} runs in shadow mode (kill switch engaged): a rollback writes to Meta and is "
