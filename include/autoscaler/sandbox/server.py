@@ -8,6 +8,7 @@ from the connection's ``graph_url``).  It binds to 127.0.0.1 only.  Besides the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -388,6 +389,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "timeout":
             # Answer late, outside the lock, so a slow answer does not stall other requests.
             time.sleep(sandbox.faults.timeout_delay)
+            # The client stopped waiting, as the fault meant it to: no traceback on stderr.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._send(status, body, headers)
+            return
         self._send(status, body, headers)
 
     def do_GET(self) -> None:
