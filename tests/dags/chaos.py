@@ -1,6 +1,6 @@
 """`make chaos`: the real hourly DAG for many simulated hours under injected faults.
 
-python -m tests.dags.chaos [--hours 48] [--seed 11] [--report FILE]
+python -m tests.dags.chaos [--hours 48] [--backfill-days 7] [--backfill-accounts 2] [--seed 11] [--report FILE]
 
 Five accounts, the real `autoscaler_hourly` DAG through dag.test() (one process, as the demo),
 against the sandbox with faults: 5xx answers, timeouts longer than the client waits, throttling
@@ -14,6 +14,15 @@ It reports, and exits non-zero unless all hold:
   * 0 actions left pending or approved;
   * 0 (budget holder, hour) snapshots missing;
   * the access token in no line of any log.
+
+Then a backfill of ``--backfill-days`` days (168 hourly runs for 7) of the first
+``--backfill-accounts`` accounts (2 by default) under the same faults, through `airflow
+backfill create` and a real scheduler (LocalExecutor, PostgreSQL metadata; the crash between
+write and commit does not apply: a backfill writes nothing).  The token expires a
+third of the way through and is re-issued a minute later; failed tasks retry on the DAG's own
+schedule.  It asserts: every run succeeded, 0 write requests reached the sandbox (and its budget
+history is empty), 0 snapshot hours missing, every decision recorded as simulated, the token in
+no log (scheduler, API server and every task log).
 """
 
 from __future__ import annotations
@@ -21,17 +30,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 
 from autoscaler import migrations
@@ -42,8 +53,10 @@ from autoscaler.sandbox.faults import FaultPlan
 from autoscaler.sandbox.scenario import parse_scenario
 from autoscaler.sandbox.server import RunningSandbox
 from autoscaler.store.engine import make_engine
+from tests.dags.stack import AirflowStack
 
 ROOT = Path(__file__).resolve().parents[2]
+DAG_ID = "autoscaler_hourly"
 TOKEN = "chaos-token-7f3a9c"  # distinctive, so a leak into a log is found
 FAULTS = "5xx=0.04,timeout=0.01,timeout_delay=3,throttle=0.01,block_seconds=2,batch_partial=0.1"
 
@@ -98,17 +111,27 @@ def _crash_once_after_the_meta_write() -> None:
     patch()
 
 
-def run(hours: int, seed: int, report: Path | None) -> int:
-    home = Path(tempfile.mkdtemp(prefix="autoscaler-chaos-"))
-    home.chmod(0o755)
-    log_file = home / "airflow.log"
+def _databases(home: Path, *names: str) -> tuple[EmbeddedPostgres, list[str]]:
     server = EmbeddedPostgres(home / "pgdata", fast_unsafe=True)
     base = make_url(server.start("postgres"))
     with psycopg.connect(
         host=base.host, port=base.port, user=base.username, dbname="postgres", autocommit=True
     ) as c:
-        c.execute('CREATE DATABASE "chaos"')
-    db_url = base.set(database="chaos").render_as_string(hide_password=False)
+        for name in names:
+            c.execute(f'CREATE DATABASE "{name}"')
+    return server, [base.set(database=name).render_as_string(hide_password=False) for name in names]
+
+
+def _home() -> Path:
+    home = Path(tempfile.mkdtemp(prefix="autoscaler-chaos-"))
+    home.chmod(0o755)
+    return home
+
+
+def run(hours: int, seed: int) -> dict[str, Any]:
+    home = _home()
+    log_file = home / "airflow.log"
+    server, (db_url,) = _databases(home, "chaos")
     engine = make_engine(db_url)
     started = time.perf_counter()
     try:
@@ -132,11 +155,7 @@ def run(hours: int, seed: int, report: Path | None) -> int:
             outcome = _hours(engine, sandbox, log_file, hours)
             result = _check(engine, sandbox, home, hours, outcome)
         result["seconds"] = round(time.perf_counter() - started, 1)
-        text_report = json.dumps(result, indent=2, default=str)
-        print(text_report)
-        if report:
-            report.write_text(text_report + "\n")
-        return 0 if all(result["checks"].values()) else 1
+        return result
     finally:
         engine.dispose()
         server.destroy()
@@ -176,6 +195,22 @@ def _hours(engine: Engine, sandbox: RunningSandbox, log_file: Path, hours: int) 
     return {"attempts": dict(attempts), "failed_first": failed_first, "first": first}
 
 
+def _missing_snapshot_hours(conn: Connection, first: datetime, hours: int) -> int:
+    """(budget holder, hour) pairs in the window with no snapshot."""
+    missing: int = conn.execute(
+        text(
+            """
+            SELECT count(*) FROM autoscaler.budget_holders h
+             CROSS JOIN generate_series(CAST(:first AS timestamptz), CAST(:last AS timestamptz), interval '1 hour') AS g(hour)
+             WHERE NOT EXISTS (SELECT 1 FROM autoscaler.campaign_performance_snapshots s
+                                WHERE s.entity_id = h.entity_id AND s.hour_start = g.hour)
+            """
+        ),
+        {"first": first, "last": first + timedelta(hours=hours - 1)},
+    ).scalar_one()
+    return missing
+
+
 def _check(
     engine: Engine, sandbox: RunningSandbox, home: Path, hours: int, outcome: dict[str, Any]
 ) -> dict[str, Any]:
@@ -204,17 +239,7 @@ def _check(
                 text("SELECT status, count(*) FROM autoscaler.scaling_actions GROUP BY 1")
             )
         }
-        missing = conn.execute(
-            text(
-                """
-                SELECT count(*) FROM autoscaler.budget_holders h
-                 CROSS JOIN generate_series(CAST(:first AS timestamptz), CAST(:last AS timestamptz), interval '1 hour') AS g(hour)
-                 WHERE NOT EXISTS (SELECT 1 FROM autoscaler.campaign_performance_snapshots s
-                                    WHERE s.entity_id = h.entity_id AND s.hour_start = g.hour)
-                """
-            ),
-            {"first": first, "last": first + timedelta(hours=hours - 1)},
-        ).scalar_one()
+        missing = _missing_snapshot_hours(conn, first, hours)
     # Every executed action's change, once: written by its run, or (after a crash between the
     # write and the commit) written by the crashed attempt and found at target by the retry.
     written: Counter[tuple[Any, ...]] = Counter()
@@ -231,6 +256,7 @@ def _check(
     return {
         "hours": hours,
         "accounts": len(SCENARIO["accounts"]),
+        "logs": str(home),
         "graph_requests": len(requests),
         "faults_injected": {**dict(faults), "batch_call": state["batch_calls_failed"]},
         "crash_between_write_and_commit": "worker died between the Meta write and the database commit"
@@ -251,13 +277,191 @@ def _check(
     }
 
 
+class TokenOutage(threading.Thread):
+    """Expires the token once ``after`` runs have finished; re-issues it ``lasting`` seconds later."""
+
+    def __init__(self, stack: AirflowStack, sandbox_url: str, after: int, lasting: float) -> None:
+        super().__init__(daemon=True)
+        self.stack, self.sandbox_url, self.after, self.lasting = stack, sandbox_url, after, lasting
+        self.stop = threading.Event()
+        self.expired_at_run: int | None = None
+
+    def run(self) -> None:
+        while not self.stop.wait(2):
+            done = sum(r["state"] in ("success", "failed") for r in self.stack.dag_runs(DAG_ID))
+            if done >= self.after:
+                self.expired_at_run = done
+                _control(self.sandbox_url, "token", {"expired": True})
+                self.stop.wait(self.lasting)
+                _control(self.sandbox_url, "token", {"expired": False})  # the operator re-issues it
+                return
+
+
+def backfill(days: int, accounts: int, seed: int) -> dict[str, Any]:
+    home = _home()
+    server, (db_url, metadata_url) = _databases(home, "chaos", "airflow_meta")
+    engine = make_engine(db_url)
+    hours = days * 24
+    started = time.perf_counter()
+    try:
+        migrations.upgrade(engine)
+        # Fewer accounts than the live part by default: each account-hour is six task
+        # instances through the real scheduler, about a second of this machine each.
+        scenario = parse_scenario({**SCENARIO, "accounts": SCENARIO["accounts"][:accounts]})
+        first = scenario.start
+        faults = FaultPlan.parse(f"{FAULTS},seed={seed}")
+        with RunningSandbox(scenario, seed=seed, faults=faults) as sandbox:
+            clean = MetaClient(MetaConfig(access_token=TOKEN, graph_url=sandbox.url, max_attempts=20))
+            default_rules(engine, clean)
+            # The backfilled days are history by the time the backfill starts.
+            _advance_clock(sandbox.url, first + timedelta(hours=hours, minutes=5))
+            connections = {
+                "AIRFLOW_CONN_AUTOSCALER_DB": make_url(db_url)
+                .set(drivername="postgresql")
+                .render_as_string(hide_password=False),
+                "AIRFLOW_CONN_META_ADS_DEFAULT": json.dumps(
+                    {
+                        "conn_type": "generic",
+                        "password": TOKEN,
+                        "extra": {
+                            "graph_url": sandbox.url,
+                            "clock": "sandbox",
+                            "timeout": 1,
+                            "max_attempts": 6,
+                        },
+                    }
+                ),
+                "AIRFLOW__CORE__PARALLELISM": "6",
+            }
+            metadata = make_url(metadata_url).set(drivername="postgresql+psycopg")
+            with AirflowStack(
+                home / "airflow", metadata.render_as_string(hide_password=False), connections, meta_pool=8
+            ) as stack:
+                outage = TokenOutage(stack, sandbox.url, after=hours // 3, lasting=60)
+                outage.start()
+                stack.backfill_hours(DAG_ID, first, hours, wait=False)
+                runs = _progress(stack, hours)
+                cleared = [r["run_id"] for r in runs if r["state"] == "failed"]
+                if cleared:  # the operator's part, once: clear what failed after its retries
+                    stack.airflow(
+                        "tasks",
+                        "clear",
+                        DAG_ID,
+                        "--only-failed",
+                        "--yes",
+                        "--start-date",
+                        first.isoformat(),
+                        "--end-date",
+                        (first + timedelta(hours=hours - 1)).isoformat(),
+                    )
+                    time.sleep(5)
+                    runs = _progress(stack, hours)
+                outage.stop.set()
+            result = _check_backfill(engine, sandbox, home, first, hours, runs, cleared)
+            result["token_expired_after_runs"] = outage.expired_at_run
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        return result
+    finally:
+        engine.dispose()
+        server.destroy()
+
+
+def _progress(stack: AirflowStack, hours: int, timeout: float = 4 * 3600) -> list[dict[str, Any]]:
+    """Wait for the backfill's runs, printing how many have finished now and then."""
+    deadline = time.monotonic() + timeout
+    shown = -1
+    while time.monotonic() < deadline:
+        runs = stack.dag_runs(DAG_ID)
+        done = sum(r["state"] in ("success", "failed") for r in runs)
+        if done != shown and (shown < 0 or done - shown >= 12 or done == hours):
+            print(f"  backfill: {done}/{hours} runs finished", flush=True)
+            shown = done
+        if len(runs) >= hours and done == len(runs):
+            return runs
+        time.sleep(5)
+    raise TimeoutError(f"backfill not finished after {timeout:.0f} s; see {stack.home / 'logs'}")
+
+
+def _check_backfill(
+    engine: Engine,
+    sandbox: RunningSandbox,
+    home: Path,
+    first: datetime,
+    hours: int,
+    runs: list[dict[str, Any]],
+    cleared: list[str],
+) -> dict[str, Any]:
+    requests = _control(sandbox.url, "requests")
+    history = _control(sandbox.url, "history")
+    state = _control(sandbox.url, "state")
+    faults = Counter(r["fault"] for r in requests if r["fault"])
+    errors = Counter(r["error_code"] for r in requests if r["error_code"])
+    with engine.connect() as conn:
+        statuses: dict[str, int] = {
+            str(status): int(n)
+            for status, n in conn.execute(
+                text("SELECT status, count(*) FROM autoscaler.scaling_actions GROUP BY 1")
+            )
+        }
+        modes = {
+            (str(m), str(r)): int(n)
+            for m, r, n in conn.execute(
+                text("SELECT mode, shadow_reason, count(*) FROM autoscaler.scaling_runs GROUP BY 1, 2")
+            )
+        }
+        missing = _missing_snapshot_hours(conn, first, hours)
+    logs = "".join(p.read_text(errors="replace") for p in home.rglob("*.log"))
+    # Task logs are .../attempt=N.log: every N above 1 is a retry Airflow made.
+    retries = Counter(
+        next(d.name.removeprefix("task_id=") for d in p.parents if d.name.startswith("task_id="))
+        for p in home.rglob("attempt=*.log")
+        if p.stem != "attempt=1"
+    )
+    return {
+        "backfill_days": hours // 24,
+        "accounts": len(sandbox.sandbox.sim.accounts),
+        "logs": str(home),
+        "runs": len(runs),
+        "runs_by_state": dict(Counter(r["state"] for r in runs)),
+        "runs_cleared_once_by_the_operator": len(cleared),
+        "task_retries": dict(retries),
+        "graph_requests": len(requests),
+        "write_requests": sum(1 for r in requests if r["writes"]),
+        "faults_injected": {**dict(faults), "batch_call": state["batch_calls_failed"]},
+        "error_codes_answered": {str(k): v for k, v in errors.items()},
+        "actions_by_status": statuses,
+        "account_runs_by_mode": {f"{m}/{r}": n for (m, r), n in modes.items()},
+        "checks": {
+            "every_run_succeeded": len(runs) == hours and all(r["state"] == "success" for r in runs),
+            "no_write_request": all(not r["writes"] for r in requests),
+            "meta_history_empty": history == [],
+            "every_decision_simulated": set(statuses) <= {"simulated"},
+            "no_snapshot_hour_missing": missing == 0,
+            "token_in_no_log": TOKEN not in logs,
+        },
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=int, default=48)
+    parser.add_argument("--hours", type=int, default=48, help="live hours (0: skip the live part)")
+    parser.add_argument("--backfill-days", type=int, default=7, help="backfilled days (0: skip)")
+    parser.add_argument("--backfill-accounts", type=int, default=2, choices=range(1, 6), metavar="1-5")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--report", type=Path)
     args = parser.parse_args()
-    return run(args.hours, args.seed, args.report)
+    # Stopped from outside (Ctrl-C, kill): unwind, so the database and Airflow are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    result: dict[str, Any] = {}
+    if args.hours:
+        result["live"] = run(args.hours, args.seed)
+    if args.backfill_days:
+        result["backfill"] = backfill(args.backfill_days, args.backfill_accounts, args.seed)
+    text_report = json.dumps(result, indent=2, default=str)
+    print(text_report)
+    if args.report:
+        args.report.write_text(text_report + "\n")
+    return 0 if all(all(part["checks"].values()) for part in result.values()) else 1
 
 
 if __name__ == "__main__":

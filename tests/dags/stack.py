@@ -35,8 +35,8 @@ def free_port() -> int:
 
 
 class AirflowStack:
-    def __init__(self, home: Path, metadata_url: str, extra_env: dict[str, str]) -> None:
-        self.home = home
+    def __init__(self, home: Path, metadata_url: str, extra_env: dict[str, str], meta_pool: int = 4) -> None:
+        self.home, self.meta_pool = home, meta_pool
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AUTOSCALER_"))}
         self.env.update(
@@ -87,7 +87,7 @@ class AirflowStack:
 
     def __enter__(self) -> AirflowStack:
         self.airflow("db", "migrate", timeout=600)
-        self.airflow("pools", "set", "meta_api", "4", "Meta Graph API calls")
+        self.airflow("pools", "set", "meta_api", str(self.meta_pool), "Meta Graph API calls")
         self.airflow("dags", "reserialize")
         # A paused DAG's backfill runs stay queued: the scheduler starts runs of active DAGs only.
         self.airflow("dags", "unpause", "autoscaler_hourly")
@@ -128,7 +128,7 @@ class AirflowStack:
                 process.wait()
 
     def backfill_hours(
-        self, dag_id: str, first: datetime, hours: int, timeout: float = 420
+        self, dag_id: str, first: datetime, hours: int, timeout: float = 420, wait: bool = True
     ) -> list[dict[str, Any]]:
         """`airflow backfill create` for ``hours`` hourly runs from ``first``; their runs once finished."""
         self.airflow(
@@ -142,17 +142,20 @@ class AirflowStack:
             "--to-date",
             (first + timedelta(hours=hours - 1)).isoformat(),
         )
-        return self.wait_for_runs(dag_id, hours, timeout=timeout)
+        return self.wait_for_runs(dag_id, hours, timeout=timeout) if wait else []
 
-    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+    def _metadata(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         url = self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace(
             "postgresql+psycopg://", "postgresql://"
         )
         with psycopg.connect(url) as conn:
-            rows = conn.execute(
-                "SELECT run_id, run_type, state, logical_date FROM dag_run WHERE dag_id = %s ORDER BY logical_date",
-                (dag_id,),
-            ).fetchall()
+            return conn.execute(sql, params).fetchall()
+
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        rows = self._metadata(
+            "SELECT run_id, run_type, state, logical_date FROM dag_run WHERE dag_id = %s ORDER BY logical_date",
+            dag_id,
+        )
         return [{"run_id": r[0], "run_type": r[1], "state": r[2], "logical_date": r[3]} for r in rows]
 
     def wait_for_runs(self, dag_id: str, count: int, timeout: float = 420) -> list[dict[str, Any]]:
