@@ -142,5 +142,5 @@ def test_the_defaults_are_the_seeds_thresholds_weighed_as_the_backtest_says() ->
     assert (rule.multiplier_aggressive_up, rule.multiplier_up, rule.multiplier_down) == (1.5, 1.2, 0.7)
     assert (rule.ctr_scale_up_aggressive, rule.min_impressions) == (0.03, 1000)
     # Not the seed's: bench/backtest.py measured these against it (README, "Does it make money?").
-    assert (rule.lookback_hours, rule.cooldown_hours, rule.evidence_z) == (72, 6, 2.0)
+    assert (rule.lookback_hours, rule.cooldown_hours, rule.evidence_z) == (72, 2, 2.0)
     assert rule.allow_changes_during_learning
