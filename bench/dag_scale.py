@@ -35,37 +35,14 @@ import psycopg
 from sqlalchemy import Engine, text
 from tests.dags.stack import AirflowStack
 
-from autoscaler.rules import ScalingRule
 from autoscaler.sandbox.scenario import load_scenario
 from autoscaler.sandbox.server import RunningSandbox
-from autoscaler.store.accounts import AdAccount, upsert_account
-from autoscaler.store.rules import create_rule
 from bench.common import bench_database
+from bench.hourly_run import seed_rules
 
 SCENARIO = "scale-100x1000"
 DAG_ID = "autoscaler_hourly"
 WRITE_STEPS = ("execute", "execute_approved")
-
-
-def _rules(engine: Engine, scenario: Any) -> None:
-    with engine.begin() as conn:
-        for account in scenario.accounts:
-            upsert_account(conn, AdAccount(account.account_id, account.currency, account.timezone))
-            create_rule(
-                conn,
-                ScalingRule.parse(
-                    {
-                        "account_id": account.account_id,
-                        "min_daily_budget": 500,
-                        "max_daily_budget": 1_000_000,
-                        "min_impressions": 100,
-                        "evidence_z": 0,
-                        "lookback_hours": 24,
-                        "require_approval_threshold": None,
-                    }
-                ),
-                actor="bench",
-            )
 
 
 def _post(url: str, body: dict[str, Any] | None = None, method: str = "POST") -> Any:
@@ -127,7 +104,7 @@ def run(minutes: float = 10, limit: float = 25, parallelism: int = 8, pool: int 
         bench_database() as engine,
         RunningSandbox(scenario, seed=3) as sandbox,
     ):
-        _rules(engine, scenario)
+        seed_rules(engine, scenario)
         url = engine.url
         metadata_db = f"{url.database}_airflow"
         admin = dict(

@@ -19,11 +19,13 @@ import urllib.request
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import Engine
+
 from autoscaler.execute import execute_account
 from autoscaler.hourly import RunHour, decide_account, fetch, snapshot
 from autoscaler.meta import MetaClient, MetaConfig
 from autoscaler.rules import ScalingRule
-from autoscaler.sandbox.scenario import load_scenario
+from autoscaler.sandbox.scenario import Scenario, load_scenario
 from autoscaler.sandbox.server import RunningSandbox
 from autoscaler.store.accounts import AdAccount, upsert_account
 from autoscaler.store.rules import create_rule
@@ -32,31 +34,35 @@ from bench.common import bench_database, target_lines
 SCENARIO = "scale-100x1000"
 
 
+def seed_rules(engine: Engine, scenario: Scenario) -> None:
+    """Each account with the seed's rule, acting on any 24 h ROAS: the most changes one hour
+    can bring, which is what the scale benchmarks measure (no approvals: nothing waits)."""
+    with engine.begin() as conn:
+        for account in scenario.accounts:
+            upsert_account(conn, AdAccount(account.account_id, account.currency, account.timezone))
+            create_rule(
+                conn,
+                ScalingRule.parse(
+                    {
+                        "account_id": account.account_id,
+                        "min_daily_budget": 500,
+                        "max_daily_budget": 1_000_000,
+                        "min_impressions": 100,
+                        "evidence_z": 0,
+                        "lookback_hours": 24,
+                    }
+                ),
+                actor="bench",
+            )
+
+
 def run() -> dict[str, Any]:
     scenario = load_scenario(SCENARIO)
     started_setup = time.perf_counter()
     with bench_database() as engine, RunningSandbox(scenario, seed=3) as sandbox:
         setup_s = time.perf_counter() - started_setup
         meta = MetaClient(MetaConfig(access_token=scenario.access_token, graph_url=sandbox.url))
-        with engine.begin() as conn:
-            for account in scenario.accounts:
-                upsert_account(conn, AdAccount(account.account_id, account.currency, account.timezone))
-                create_rule(
-                    conn,
-                    ScalingRule.parse(
-                        {
-                            "account_id": account.account_id,
-                            "min_daily_budget": 500,
-                            "max_daily_budget": 1_000_000,
-                            "min_impressions": 100,
-                            # The seed's rule, acting on any 24 h ROAS: the most changes one
-                            # hour can bring, which is what this measures.
-                            "evidence_z": 0,
-                            "lookback_hours": 24,
-                        }
-                    ),
-                    actor="bench",
-                )
+        seed_rules(engine, scenario)
         hour = scenario.start
         now = hour + timedelta(hours=1, minutes=5)
         body = json.dumps({"to": now.isoformat()}).encode()

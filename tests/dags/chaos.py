@@ -211,14 +211,34 @@ def _missing_snapshot_hours(conn: Connection, first: datetime, hours: int) -> in
     return missing
 
 
-def _check(
-    engine: Engine, sandbox: RunningSandbox, home: Path, hours: int, outcome: dict[str, Any]
-) -> dict[str, Any]:
-    history = _control(sandbox.url, "history")
+def _sandbox_saw(
+    sandbox: RunningSandbox,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """The sandbox's request log and budget history, and the faults and errors it answered with."""
     requests = _control(sandbox.url, "requests")
+    history = _control(sandbox.url, "history")
     state = _control(sandbox.url, "state")
     faults = Counter(r["fault"] for r in requests if r["fault"])
     errors = Counter(r["error_code"] for r in requests if r["error_code"])
+    return (
+        requests,
+        history,
+        {
+            "faults_injected": {**dict(faults), "batch_call": state["batch_calls_failed"]},
+            "error_codes_answered": {str(k): v for k, v in errors.items()},
+        },
+    )
+
+
+def _actions_by_status(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(text("SELECT status, count(*) FROM autoscaler.scaling_actions GROUP BY 1"))
+    return {str(status): int(n) for status, n in rows}
+
+
+def _check(
+    engine: Engine, sandbox: RunningSandbox, home: Path, hours: int, outcome: dict[str, Any]
+) -> dict[str, Any]:
+    requests, history, seen = _sandbox_saw(sandbox)
     first = outcome["first"]
     with engine.connect() as conn:
         executed = conn.execute(
@@ -233,12 +253,7 @@ def _check(
                 "SELECT count(*) FROM autoscaler.scaling_actions WHERE status IN ('pending_approval', 'approved')"
             )
         ).scalar_one()
-        statuses: dict[str, int] = {
-            str(status): int(n)
-            for status, n in conn.execute(
-                text("SELECT status, count(*) FROM autoscaler.scaling_actions GROUP BY 1")
-            )
-        }
+        statuses = _actions_by_status(conn)
         missing = _missing_snapshot_hours(conn, first, hours)
     # Every executed action's change, once: written by its run, or (after a crash between the
     # write and the commit) written by the crashed attempt and found at target by the retry.
@@ -258,11 +273,11 @@ def _check(
         "accounts": len(SCENARIO["accounts"]),
         "logs": str(home),
         "graph_requests": len(requests),
-        "faults_injected": {**dict(faults), "batch_call": state["batch_calls_failed"]},
+        "faults_injected": seen["faults_injected"],
         "crash_between_write_and_commit": "worker died between the Meta write and the database commit"
         in logs,
         "executed_by_a_retry_that_found_meta_at_target": found_at_target,
-        "error_codes_answered": {str(k): v for k, v in errors.items()},
+        "error_codes_answered": seen["error_codes_answered"],
         "hours_that_failed_first": outcome["failed_first"],
         "runs": sum(outcome["attempts"].values()),
         "actions_by_status": statuses,
@@ -391,18 +406,9 @@ def _check_backfill(
     runs: list[dict[str, Any]],
     cleared: list[str],
 ) -> dict[str, Any]:
-    requests = _control(sandbox.url, "requests")
-    history = _control(sandbox.url, "history")
-    state = _control(sandbox.url, "state")
-    faults = Counter(r["fault"] for r in requests if r["fault"])
-    errors = Counter(r["error_code"] for r in requests if r["error_code"])
+    requests, history, seen = _sandbox_saw(sandbox)
     with engine.connect() as conn:
-        statuses: dict[str, int] = {
-            str(status): int(n)
-            for status, n in conn.execute(
-                text("SELECT status, count(*) FROM autoscaler.scaling_actions GROUP BY 1")
-            )
-        }
+        statuses = _actions_by_status(conn)
         modes = {
             (str(m), str(r)): int(n)
             for m, r, n in conn.execute(
@@ -427,8 +433,7 @@ def _check_backfill(
         "task_retries": dict(retries),
         "graph_requests": len(requests),
         "write_requests": sum(1 for r in requests if r["writes"]),
-        "faults_injected": {**dict(faults), "batch_call": state["batch_calls_failed"]},
-        "error_codes_answered": {str(k): v for k, v in errors.items()},
+        **seen,
         "actions_by_status": statuses,
         "account_runs_by_mode": {f"{m}/{r}": n for (m, r), n in modes.items()},
         "checks": {
