@@ -7,6 +7,7 @@ import os
 import platform
 import statistics
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -98,3 +99,9 @@ def save(name: str, result: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **result}, indent=2, default=str) + "\n")
     return path
+
+
+def sandbox_call(url: str, body: dict[str, Any] | None = None, method: str = "POST") -> Any:
+    """One request to the sandbox's control routes (``/__sandbox/...``); its JSON answer."""
+    data = None if body is None else json.dumps(body).encode()
+    return json.loads(urllib.request.urlopen(urllib.request.Request(url, data=data, method=method)).read())

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from autoscaler.demo import default_rules, init_airflow, sandbox_airflow_env
 from autoscaler.meta import MetaClient, MetaConfig
 from autoscaler.sandbox.scenario import load_scenario
 from autoscaler.sandbox.server import RunningSandbox
-from bench.common import bench_database
+from bench.common import bench_database, sandbox_call
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNTS = 20
@@ -66,11 +65,6 @@ def scenario_file(directory: Path) -> Path:
     return path
 
 
-def _post(url: str, body: dict[str, Any] | None = None, method: str = "POST") -> None:
-    data = json.dumps(body).encode() if body is not None else None
-    urllib.request.urlopen(urllib.request.Request(url, data=data, method=method)).read()
-
-
 def _airflow_env(home: Path, db_url: str, graph_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AUTOSCALER_"))}
     env.update(sandbox_airflow_env(home, ROOT / "dags", db_url, graph_url, poke_seconds=1))
@@ -90,10 +84,10 @@ def run() -> dict[str, Any]:
             db_url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             env = _airflow_env(Path(tmp) / "airflow", db_url, sandbox.url)
             hour = scenario.start
-            _post(
+            sandbox_call(
                 f"{sandbox.url}/__sandbox/clock", {"to": (hour + timedelta(hours=1, minutes=5)).isoformat()}
             )
-            _post(f"{sandbox.url}/__sandbox/requests", method="DELETE")
+            sandbox_call(f"{sandbox.url}/__sandbox/requests", method="DELETE")
             started = time.perf_counter()
             result = subprocess.run(
                 [sys.executable, __file__, "--run", (hour + timedelta(hours=1)).isoformat()],
@@ -106,7 +100,7 @@ def run() -> dict[str, Any]:
             wall = time.perf_counter() - started
             if result.returncode != 0:
                 raise RuntimeError(f"the DAG run failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-            log = json.loads(urllib.request.urlopen(f"{sandbox.url}/__sandbox/requests").read())
+            log = sandbox_call(f"{sandbox.url}/__sandbox/requests", method="GET")
         with engine.connect() as conn:
             step_rows = conn.execute(text("SELECT step_seconds FROM autoscaler.scaling_runs")).scalars().all()
             statuses: dict[str, int] = dict(

@@ -24,7 +24,6 @@ import argparse
 import json
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -37,17 +36,12 @@ from tests.dags.stack import AirflowStack
 
 from autoscaler.sandbox.scenario import load_scenario
 from autoscaler.sandbox.server import RunningSandbox
-from bench.common import bench_database
+from bench.common import bench_database, sandbox_call
 from bench.hourly_run import seed_rules
 
 SCENARIO = "scale-100x1000"
 DAG_ID = "autoscaler_hourly"
 WRITE_STEPS = ("execute", "execute_approved")
-
-
-def _post(url: str, body: dict[str, Any] | None = None, method: str = "POST") -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    return json.loads(urllib.request.urlopen(urllib.request.Request(url, data=data, method=method)).read())
 
 
 def _sample(stack: AirflowStack, engine: Engine, started: float) -> dict[str, Any]:
@@ -134,11 +128,11 @@ def run(minutes: float = 10, limit: float = 25, parallelism: int = 8, pool: int 
         try:
             with AirflowStack(Path(tmp) / "airflow", metadata_url, connections, meta_pool=pool) as stack:
                 hour = _last_hour()  # later than the scenario's start if an hour turned meanwhile
-                _post(
+                sandbox_call(
                     f"{sandbox.url}/__sandbox/clock",
                     {"to": (hour + timedelta(hours=1, minutes=5)).isoformat()},
                 )
-                _post(f"{sandbox.url}/__sandbox/requests", method="DELETE")
+                sandbox_call(f"{sandbox.url}/__sandbox/requests", method="DELETE")
                 # Its data interval is [hour, hour + 1 h); a manual run is live, as a scheduled one.
                 stack.airflow("dags", "trigger", DAG_ID)
                 started = time.perf_counter()
@@ -157,7 +151,7 @@ def run(minutes: float = 10, limit: float = 25, parallelism: int = 8, pool: int 
                     finished = sample["run_state"] in ("success", "failed")
                     if finished or sample["seconds"] >= limit * 60:
                         break
-                log = _post(f"{sandbox.url}/__sandbox/requests", method="GET")
+                log = sandbox_call(f"{sandbox.url}/__sandbox/requests", method="GET")
             with engine.connect() as conn:
                 actions: dict[str, int] = {
                     str(k): int(v)
