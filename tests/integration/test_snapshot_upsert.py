@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from autoscaler.localtime import local_calendar
-from autoscaler.store import snapshots
+from autoscaler.store import pgcopy, snapshots
 from autoscaler.store.snapshots import SnapshotError, upsert_snapshots
 
 pytestmark = pytest.mark.integration
@@ -138,3 +138,63 @@ def test_a_row_the_database_refuses_rolls_back_the_whole_upsert(
     with pytest.raises(Exception, match="snapshots_local_weekday_range"):
         upsert_snapshots(engine, bad)
     assert stored(engine)["spend"].tolist() == [1000, 1001]
+
+
+def test_the_copy_stream_holds_what_postgresql_itself_writes_for_the_same_rows(engine: Engine) -> None:
+    """Our encoder's rows, field for field, equal PostgreSQL's own COPY ... TO (FORMAT binary)."""
+    from tests.unit.test_pgcopy import decode
+
+    rows = frame(entities=4, hours=3)
+    rows.loc[1, "status"] = None
+    rows.loc[2, "effective_status"] = "CAMPAIGN_PAUSED"
+    rows.loc[3, "daily_budget"] = None
+    rows["day_spend_to_date"] = pd.array([None, 5, 0, *range(9)], dtype="Int64")
+    rows = snapshots.with_optional_columns(rows)
+    columns = ", ".join(snapshots.COLUMNS)
+    ours = decode(b"".join(pgcopy.encode([(rows[c], snapshots.TYPES[c]) for c in snapshots.COLUMNS])))
+    assert upsert_snapshots(engine, rows) == 12
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(
+                f"COPY (SELECT {columns} FROM autoscaler.campaign_performance_snapshots) TO STDOUT (FORMAT binary)"
+            ) as copy,
+        ):
+            theirs = decode(b"".join(bytes(chunk) for chunk in copy))
+    assert sorted(ours, key=repr) == sorted(theirs, key=repr)
+
+
+def test_hours_stored_by_another_writer_meanwhile_are_merged_not_refused(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New hours go straight in by COPY; if someone stored one since we looked, the merge runs."""
+    upsert_snapshots(engine, frame(entities=1))
+    monkeypatch.setattr(snapshots, "_any_stored", lambda _conn, _frame: False)  # the race
+    later = frame(revenue=5000)
+    later["observed_at"] += pd.Timedelta(hours=1)
+    assert upsert_snapshots(engine, later) == 6  # 2 rows refreshed, 4 inserted
+    rows = stored(engine)
+    assert len(rows) == 6
+    assert set(rows["revenue"]) == {5000}
+
+
+def test_a_new_hour_is_copied_straight_in_and_a_rerun_merges(engine: Engine) -> None:
+    statements: list[str] = []
+    original = snapshots.copy_frame
+
+    def spy(conn: Any, table: str, data: pd.DataFrame) -> None:
+        statements.append(table)
+        original(conn, table, data)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(snapshots, "copy_frame", spy)
+        upsert_snapshots(engine, frame())
+        upsert_snapshots(engine, frame())
+        upsert_snapshots(engine, frame(start="2026-11-02 16:00"))
+    assert statements == [
+        "autoscaler.campaign_performance_snapshots",
+        "snapshot_staging",
+        "autoscaler.campaign_performance_snapshots",
+    ]

@@ -1,20 +1,23 @@
 """Writes to ``campaign_performance_snapshots``: bulk, idempotent, all or nothing.
 
 One upsert = one transaction: the frame is checked at the edge (column, rule, an example
-row), streamed with binary COPY into a temporary staging table, then merged with a single
-``INSERT ... ON CONFLICT (entity_id, hour_start) DO UPDATE``.  Re-running an hour rewrites
-the same rows; an older observation never overwrites a newer one; unchanged rows are not
-rewritten (no dead tuples on a no-op re-run).
+row) and streamed with binary COPY: straight into the table when none of its hours is
+stored yet, else into a temporary staging table merged with a single ``INSERT ... ON
+CONFLICT (entity_id, hour_start) DO UPDATE``.  Re-running an hour rewrites the same rows;
+an older observation never overwrites a newer one; unchanged rows are not rewritten (no
+dead tuples on a no-op re-run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 import pandas as pd
+import psycopg
 from sqlalchemy import Connection, Engine, text
+
+from autoscaler.store import pgcopy
 
 COLUMNS: tuple[str, ...] = (
     "entity_id",
@@ -72,6 +75,14 @@ def with_optional_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{c: pd.array([None] * len(frame), dtype="Int64") for c in absent})
 
 
+def _mismatch(values: pd.Series, pattern: str) -> pd.Series:
+    """Rows whose value does not match; each distinct value is matched once (ids repeat by hour)."""
+    text_values = values.astype(str)
+    distinct = pd.Series(text_values.unique())
+    bad = distinct[~distinct.str.fullmatch(pattern)]
+    return text_values.isin(bad) if len(bad) else pd.Series(False, index=values.index)
+
+
 def validate_frame(frame: pd.DataFrame) -> None:
     """Raise SnapshotError naming the column and rule the first offending rows break."""
     missing = [c for c in COLUMNS if c not in frame.columns]
@@ -79,18 +90,8 @@ def validate_frame(frame: pd.DataFrame) -> None:
         raise SnapshotError(f"missing columns: {', '.join(missing)}")
     for column in ("entity_id", "account_id", "hour_start", "observed_at", "local_date", "revenue_source"):
         _fail(column, "must not be empty", frame, frame[column].isna())
-    _fail(
-        "entity_id",
-        "must be a Meta id (digits)",
-        frame,
-        ~frame["entity_id"].astype(str).str.fullmatch(r"[0-9]{1,20}"),
-    )
-    _fail(
-        "account_id",
-        "must be act_<digits>",
-        frame,
-        ~frame["account_id"].astype(str).str.fullmatch(r"act_[0-9]{1,20}"),
-    )
+    _fail("entity_id", "must be a Meta id (digits)", frame, _mismatch(frame["entity_id"], r"[0-9]{1,20}"))
+    _fail("account_id", "must be act_<digits>", frame, _mismatch(frame["account_id"], r"act_[0-9]{1,20}"))
     hours = pd.to_datetime(frame["hour_start"], utc=True)
     _fail("hour_start", "must be the start of a UTC hour", frame, hours != hours.dt.floor("h"))
     for column in _COUNTS:
@@ -127,80 +128,101 @@ def ensure_partitions(engine: Engine, hours: Iterable[pd.Timestamp]) -> None:
             conn.execute(text("SELECT autoscaler.ensure_snapshot_partition(CAST(:m AS date))"), {"m": month})
 
 
-# The staging table takes times as integers (microseconds since the Unix epoch) and the
-# local date as a day number: they go over binary COPY without per-value Python objects,
-# and the merge converts them back exactly.
+# The table's column types: rows travel in PostgreSQL's binary COPY format, encoded whole
+# columns at a time (pgcopy), straight into the table or into a staging table like it.
 _TEXT_COLUMNS = frozenset({"entity_id", "account_id", "revenue_source", "status", "effective_status"})
-STAGING_TYPES = {
-    c: "text" if c in _TEXT_COLUMNS else "integer" if c == "local_date" else "bigint" for c in COLUMNS
+TYPES: dict[str, str] = {
+    c: "text"
+    if c in _TEXT_COLUMNS
+    else {"hour_start": "timestamptz", "observed_at": "timestamptz", "local_date": "date"}.get(
+        c, "smallint" if c in ("local_hour", "local_weekday") else "bigint"
+    )
+    for c in COLUMNS
 }
+_TABLE = "autoscaler.campaign_performance_snapshots"
 _STAGING_DDL = "CREATE TEMP TABLE snapshot_staging ({}) ON COMMIT DROP".format(
-    ", ".join(f"{column} {kind}" for column, kind in STAGING_TYPES.items())
+    ", ".join(f"{column} {kind}" for column, kind in TYPES.items())
 )
-_FROM_STAGING = {
-    "hour_start": "timestamptz 'epoch' + hour_start * interval '1 microsecond'",
-    "local_date": "date '1970-01-01' + local_date",
-    "observed_at": "timestamptz 'epoch' + observed_at * interval '1 microsecond'",
-}
 
 
-def _epoch_us(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]").astype("int64")
-
-
-def _python_values(values: pd.Series, kind: str) -> list[Any]:
-    if kind != "text" and isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":
-        return values.tolist()
-    if kind != "text":
-        values = values.astype("Int64")  # whole floats and nullable ints alike
-    return values.astype(object).where(values.notna(), None).tolist()
-
-
-def staging_rows(frame: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
-    """The frame's COLUMNS as tuples of the staging table's types (None = NULL)."""
-    out = frame.loc[:, list(COLUMNS)].copy()
-    out["hour_start"] = _epoch_us(out["hour_start"])
-    out["observed_at"] = _epoch_us(out["observed_at"])
-    out["local_date"] = (pd.to_datetime(out["local_date"]) - pd.Timestamp("1970-01-01")).dt.days
-    return zip(*(_python_values(out[c], STAGING_TYPES[c]) for c in COLUMNS), strict=True)
-
-
-def copy_rows(conn: Connection, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
-    """Stream staging-typed rows into ``table`` with binary COPY on the connection's transaction."""
+def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> None:
+    """COPY the frame's COLUMNS into ``table`` (binary format) on the connection's transaction."""
     raw = conn.connection.driver_connection
     assert raw is not None
     statement = f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT binary)"
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.set_types([STAGING_TYPES[c] for c in COLUMNS])
-        for row in rows:
-            copy.write_row(row)
+        for piece in pgcopy.encode([(frame[c], TYPES[c]) for c in COLUMNS]):
+            copy.write(piece)
+
+
+def _any_stored(conn: Connection, frame: pd.DataFrame) -> bool:
+    """Whether any (entity_id, hour_start) of the frame is already stored.
+
+    Probes the (account_id, hour_start) index: a new hour of an account finds nothing there
+    at once, whatever the table holds for other hours.
+    """
+    return bool(
+        conn.execute(
+            text(
+                f"""
+                SELECT EXISTS (
+                    SELECT 1 FROM {_TABLE}
+                     WHERE account_id = ANY(CAST(:accounts AS text[]))
+                       AND hour_start = ANY(CAST(:hours AS timestamptz[]))
+                       AND entity_id = ANY(CAST(:entities AS text[])))
+                """
+            ),
+            {
+                "accounts": frame["account_id"].astype(str).unique().tolist(),
+                "hours": [h.to_pydatetime() for h in pd.to_datetime(frame["hour_start"], utc=True).unique()],
+                "entities": frame["entity_id"].astype(str).unique().tolist(),
+            },
+        ).scalar_one()
+    )
 
 
 def upsert_snapshots(engine: Engine, frame: pd.DataFrame) -> int:
-    """Insert or refresh one snapshot per (entity_id, hour_start); return rows inserted or changed."""
+    """Insert or refresh one snapshot per (entity_id, hour_start); return rows inserted or changed.
+
+    Hours nobody has stored yet (the hourly run's usual case) are COPYed straight into the
+    table: the unique key still guards them, and should a concurrent writer store one of
+    them first, the COPY fails, is rolled back to its savepoint and the merge below runs
+    instead.  Otherwise the rows go through a staging table and one INSERT ... ON CONFLICT.
+    """
     if frame.empty:
         return 0
     frame = with_optional_columns(frame)
     validate_frame(frame)
     ensure_partitions(engine, pd.to_datetime(frame["hour_start"], utc=True).unique())
+    with engine.begin() as conn:
+        if not _any_stored(conn, frame):
+            try:
+                with conn.begin_nested():
+                    copy_frame(conn, _TABLE, frame)
+                return len(frame)
+            except psycopg.errors.UniqueViolation:
+                pass  # stored meanwhile by another writer: merge instead
+        return _merge(conn, frame)
+
+
+def _merge(conn: Connection, frame: pd.DataFrame) -> int:
     updates = [c for c in COLUMNS if c not in _KEY]
     set_clause = ", ".join(f"{c} = EXCLUDED.{c}" for c in updates)
     changed = " OR ".join(f"s.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in updates if c != "observed_at")
-    select = ", ".join(_FROM_STAGING.get(c, c) for c in COLUMNS)
-    with engine.begin() as conn:
-        conn.execute(text(_STAGING_DDL))
-        copy_rows(conn, "snapshot_staging", staging_rows(frame))
-        result = conn.execute(
-            text(
-                f"""
-                INSERT INTO autoscaler.campaign_performance_snapshots AS s ({", ".join(COLUMNS)})
-                SELECT {select} FROM snapshot_staging
-                ON CONFLICT (entity_id, hour_start) DO UPDATE SET {set_clause}
-                 WHERE EXCLUDED.observed_at >= s.observed_at AND ({changed})
-                """
-            )
+    columns = ", ".join(COLUMNS)
+    conn.execute(text(_STAGING_DDL))
+    copy_frame(conn, "snapshot_staging", frame)
+    result = conn.execute(
+        text(
+            f"""
+            INSERT INTO {_TABLE} AS s ({columns})
+            SELECT {columns} FROM snapshot_staging
+            ON CONFLICT (entity_id, hour_start) DO UPDATE SET {set_clause}
+             WHERE EXCLUDED.observed_at >= s.observed_at AND ({changed})
+            """
         )
-        return int(result.rowcount)
+    )
+    return int(result.rowcount)
 
 
 def day_rows(conn: Connection, account_id: str, local_date: Any) -> pd.DataFrame:
