@@ -137,12 +137,15 @@ def effective_spend(spend: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 def days_observed(sums: pd.DataFrame) -> pd.DataFrame:
     """entity_id, days_observed from the per-hour day masks (days_lo, days_hi) of hour sums."""
-    masks = sums.groupby("entity_id", observed=True)[["days_lo", "days_hi"]].agg(np.bitwise_or.reduce)
-    counts = [
-        int(lo).bit_count() + int(hi).bit_count()
-        for lo, hi in zip(masks["days_lo"], masks["days_hi"], strict=True)
-    ]
-    return pd.DataFrame({"entity_id": masks.index.astype(str), "days_observed": counts})
+    # OR each entity's masks together with ufunc.at over factorized ids (a groupby with a
+    # Python reducer called back once per entity cost ~0.2 s an account).
+    codes, entities = pd.factorize(sums["entity_id"].astype(str))
+    counts = np.zeros(len(entities), dtype=np.int64)
+    for column in ("days_lo", "days_hi"):
+        masks = np.zeros(len(entities), dtype=np.uint64)
+        np.bitwise_or.at(masks, codes, sums[column].to_numpy(dtype=np.int64).view(np.uint64))
+        counts += np.bitwise_count(masks)
+    return pd.DataFrame({"entity_id": np.asarray(entities, dtype=object), "days_observed": counts})
 
 
 def learn(

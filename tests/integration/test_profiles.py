@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
+import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
@@ -115,3 +116,32 @@ def test_entities_with_gaps_and_new_entities_get_honest_profiles(engine: Engine)
     assert fresh[0].days_observed == 2
     assert fresh[0].confidence < full[0].confidence
     assert fresh[0].peak_hours == []  # two days cannot show a peak
+
+
+def test_a_window_longer_than_62_days_counts_every_day_observed(engine: Engine) -> None:
+    """Days past the 62nd of the window travel in the second day mask (days_hi)."""
+    from autoscaler.localtime import local_calendar
+    from autoscaler.profiles import days_observed
+    from autoscaler.store.profiles import hour_sums, window
+    from autoscaler.store.snapshots import upsert_snapshots
+
+    now = datetime(2026, 12, 20, 12, tzinfo=UTC)
+    start, end = window(now, "UTC", 90)
+    hours = [start + timedelta(days=d, hours=10) for d in range(90)]
+    rows = pd.DataFrame({"entity_id": "5001", "hour_start": pd.to_datetime(hours, utc=True)})
+    rows = rows.join(local_calendar(rows["hour_start"], "UTC"))
+    no_spend = {3, 70, 88}  # one day in each mask has no spend; it is not a day observed
+    spend = [0 if d in no_spend else 100 for d in range(90)]
+    rows = rows.assign(
+        account_id=ACCOUNT, spend=spend, impressions=10, clicks=1, conversions=0, revenue=0,
+        revenue_source="observed", daily_budget=5_000, status="ACTIVE", effective_status="ACTIVE",
+        observed_at=rows["hour_start"] + pd.Timedelta(hours=2),
+    )  # fmt: skip
+    upsert_snapshots(engine, rows)
+    with engine.connect() as conn:
+        long_window = hour_sums(conn, ACCOUNT, start, end, "UTC")
+        last_28 = hour_sums(conn, ACCOUNT, end - timedelta(days=28), end, "UTC")
+    assert int(long_window["days_hi"].iloc[0]) != 0
+    assert days_observed(long_window)["days_observed"].tolist() == [87]
+    assert int(last_28["days_hi"].iloc[0]) == 0
+    assert days_observed(last_28)["days_observed"].tolist() == [26]

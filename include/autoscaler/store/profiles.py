@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from autoscaler.profiles import MAX_DELAY_HOURS, METHOD, SUM_COLUMNS, Profile
+from autoscaler.profiles import HOURS, MAX_DELAY_HOURS, METHOD, SUM_COLUMNS, Profile
+from autoscaler.store.frames import to_frame
 
 
 def window(now: datetime, timezone: str, days: int) -> tuple[datetime, datetime]:
@@ -84,11 +85,19 @@ def hour_sums(
     Grouping by the stored local hour (not by the UTC hour) keeps a daylight-saving change
     from shifting anything: 18:00 local is 18:00 on either side of it.  The local days with
     spend travel as two bit masks (days 0-61 and 62-123 of the window), so counting days
-    observed needs no second pass over the rows.
+    observed needs no second pass over the rows; a window of up to 62 days (the default is
+    28) needs only the first, and each aggregate costs a per-row step over every row.
     """
+    first_day = start.astimezone(ZoneInfo(timezone)).date()
+    if (end.astimezone(ZoneInfo(timezone)).date() - first_day).days > 62:
+        lo_rows = "spend > 0 AND local_date - :first_day < 62"
+        days_hi = """coalesce(bit_or(1::bigint << (local_date - :first_day - 62))
+                            FILTER (WHERE spend > 0 AND local_date - :first_day >= 62), 0)"""
+    else:
+        lo_rows, days_hi = "spend > 0", "0::bigint"
     rows = conn.execute(
         text(
-            """
+            f"""
             SELECT entity_id, local_hour,
                    count(*) FILTER (WHERE spend > 0)            AS n,
                    -- bigint, not numeric: 24,000 Decimals a account cost more than the sums
@@ -98,10 +107,9 @@ def hour_sums(
                    sum(revenue::float8 * revenue)               AS rr,
                    sum(revenue::float8 * spend)                 AS rs,
                    sum(spend::float8 * spend)                   AS ss,
-                   coalesce(bit_or(1::bigint << (local_date - :first_day))
-                            FILTER (WHERE spend > 0 AND local_date - :first_day < 62), 0) AS days_lo,
-                   coalesce(bit_or(1::bigint << (local_date - :first_day - 62))
-                            FILTER (WHERE spend > 0 AND local_date - :first_day >= 62), 0) AS days_hi
+                   coalesce(bit_or(1::bigint << (local_date - :first_day)) FILTER (WHERE {lo_rows}), 0)
+                                                                AS days_lo,
+                   {days_hi} AS days_hi
               FROM autoscaler.campaign_performance_snapshots
              WHERE account_id = :account AND hour_start >= :start AND hour_start < :end
              GROUP BY entity_id, local_hour
@@ -111,10 +119,10 @@ def hour_sums(
             "account": account_id,
             "start": start,
             "end": end,
-            "first_day": start.astimezone(ZoneInfo(timezone)).date(),
+            "first_day": first_day,
         },
     )
-    frame = pd.DataFrame(rows.all(), columns=["entity_id", "local_hour", *SUM_COLUMNS, "days_lo", "days_hi"])
+    frame = to_frame(rows, ["entity_id", "local_hour", *SUM_COLUMNS, "days_lo", "days_hi"])
     for column in ("local_hour", "n", "spend", "revenue", "conversions", "days_lo", "days_hi"):
         frame[column] = frame[column].astype("int64")
     for column in ("rr", "rs", "ss"):
@@ -132,10 +140,19 @@ def replace_profiles(
     def literal(values: list[int] | list[float]) -> str:
         return "{" + ",".join(repr(v) for v in values) + "}"
 
+    def flat(name: str) -> str:
+        # Every profile has exactly HOURS values: the account's 24,000 of a column travel as
+        # one array literal, sliced per profile in SQL (a literal a profile cost psycopg a
+        # quoting pass each).  repr reads back as the same float8.
+        return "{" + ",".join(map(repr, (v for p in profiles for v in getattr(p, name)))) + "}"
+
     arrays = ("hour_spend", "hour_revenue", "hour_conversions", "hour_roas", "hour_index", "hour_multiplier")
     kinds = ("bigint", "bigint", "bigint", "float8", "float8", "float8")
-    # One statement for the account: per-entity arrays travel as array literals inside a
-    # text[] and are cast row by row (unnest cannot take an array of arrays of other lengths).
+    if any(len(getattr(p, name)) != HOURS for p in profiles for name in arrays):
+        raise ValueError(f"hour arrays: every profile needs {HOURS} values")
+    # One statement for the account.  Peak and valley hours (of any length) travel as array
+    # literals inside a text[], cast row by row: unnest cannot take an array of arrays of
+    # other lengths.
     params: dict[str, Any] = {
         "account_id": account_id,
         "window_start": start,
@@ -149,9 +166,12 @@ def replace_profiles(
         "confidence": [p.confidence for p in profiles],
         "peak_hours": [literal(p.peak_hours) for p in profiles],
         "valley_hours": [literal(p.valley_hours) for p in profiles],
-        **{name: [literal(getattr(p, name)) for p in profiles] for name in arrays},
+        **{name: flat(name) for name in arrays},
     }
-    casts = ", ".join(f"CAST(u.{name} AS {kind}[])" for name, kind in zip(arrays, kinds, strict=True))
+    slices = ", ".join(f"h.{name}[(u.i - 1) * {HOURS} + 1 : u.i * {HOURS}]" for name in arrays)
+    hours = ", ".join(
+        f"CAST(:{name} AS {kind}[]) AS {name}" for name, kind in zip(arrays, kinds, strict=True)
+    )
     conn.execute(
         text(
             f"""
@@ -161,18 +181,16 @@ def replace_profiles(
                     hour_conversions, hour_roas, hour_index, hour_multiplier, peak_hours, valley_hours,
                     confidence, method)
             SELECT u.entity_id, :account_id, :window_start, :window_end, now(), u.days_observed,
-                   u.total_spend, u.total_revenue, u.total_conversions, {casts},
+                   u.total_spend, u.total_revenue, u.total_conversions, {slices},
                    CAST(u.peak_hours AS smallint[]), CAST(u.valley_hours AS smallint[]), u.confidence, :method
               FROM unnest(CAST(:entity_id AS text[]), CAST(:days_observed AS integer[]),
                           CAST(:total_spend AS bigint[]), CAST(:total_revenue AS bigint[]),
-                          CAST(:total_conversions AS bigint[]), CAST(:hour_spend AS text[]),
-                          CAST(:hour_revenue AS text[]), CAST(:hour_conversions AS text[]),
-                          CAST(:hour_roas AS text[]), CAST(:hour_index AS text[]),
-                          CAST(:hour_multiplier AS text[]), CAST(:peak_hours AS text[]),
+                          CAST(:total_conversions AS bigint[]), CAST(:peak_hours AS text[]),
                           CAST(:valley_hours AS text[]), CAST(:confidence AS float8[]))
+                   WITH ORDINALITY
                    AS u(entity_id, days_observed, total_spend, total_revenue, total_conversions,
-                        hour_spend, hour_revenue, hour_conversions, hour_roas, hour_index,
-                        hour_multiplier, peak_hours, valley_hours, confidence)
+                        peak_hours, valley_hours, confidence, i),
+                   (SELECT {hours}) AS h
             ON CONFLICT (entity_id) DO UPDATE SET
                    account_id = EXCLUDED.account_id, window_start = EXCLUDED.window_start,
                    window_end = EXCLUDED.window_end, computed_at = EXCLUDED.computed_at,
@@ -199,7 +217,7 @@ def hour_multipliers(conn: Connection, account_id: str, local_hour: int) -> pd.D
         ),
         {"a": account_id, "h": local_hour},
     )
-    return pd.DataFrame(rows.all(), columns=["entity_id", "confidence", "multiplier"])
+    return to_frame(rows, ["entity_id", "confidence", "multiplier"])
 
 
 def get_profile(conn: Connection, entity_id: str) -> tuple[Profile, dict[str, Any]] | None:

@@ -18,6 +18,7 @@ import psycopg
 from sqlalchemy import Connection, Engine, text
 
 from autoscaler.store import pgcopy
+from autoscaler.store.frames import to_frame
 
 COLUMNS: tuple[str, ...] = (
     "entity_id",
@@ -237,7 +238,7 @@ def day_rows(conn: Connection, account_id: str, local_date: Any) -> pd.DataFrame
         ),
         {"account": account_id, "day": local_date},
     )
-    frame = pd.DataFrame(rows.all(), columns=["entity_id", "hour_start", "spend", "conversions", "revenue"])
+    frame = to_frame(rows, ["entity_id", "hour_start", "spend", "conversions", "revenue"])
     for column in ("spend", "conversions", "revenue"):
         frame[column] = frame[column].astype("int64")
     return frame

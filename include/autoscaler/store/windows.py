@@ -8,6 +8,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from autoscaler.metrics import TO_DATE
+from autoscaler.store.frames import to_frame
 
 
 def previous_cumulative(
@@ -28,7 +29,7 @@ def previous_cumulative(
         ),
         {"account": account_id, "day": local_date, "before": before},
     )
-    return pd.DataFrame(rows.all(), columns=["entity_id", *TO_DATE.values()])
+    return to_frame(rows, ["entity_id", *TO_DATE.values()])
 
 
 def trailing_window(conn: Connection, account_id: str, start: datetime, end: datetime) -> pd.DataFrame:
@@ -45,9 +46,7 @@ def trailing_window(conn: Connection, account_id: str, start: datetime, end: dat
         ),
         {"account": account_id, "start": start, "end": end},
     )
-    frame = pd.DataFrame(
-        rows.all(), columns=["entity_id", "spend", "revenue", "impressions", "clicks", "conversions", "hours"]
-    )
+    frame = to_frame(rows, ["entity_id", "spend", "revenue", "impressions", "clicks", "conversions", "hours"])
     for column in frame.columns[1:]:
         frame[column] = frame[column].astype("int64")
     return frame
@@ -72,9 +71,9 @@ def holder_state(conn: Connection, account_id: str) -> pd.DataFrame:
         ),
         {"account": account_id},
     )
-    frame = pd.DataFrame(
-        rows.all(),
-        columns=[
+    frame = to_frame(
+        rows,
+        [
             "entity_id",
             "level",
             "campaign_id",
