@@ -135,6 +135,30 @@ def effective_spend(spend: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return out
 
 
+def lagged_moments(rows: pd.DataFrame, lags: int = MAX_DELAY_HOURS) -> tuple[np.ndarray, np.ndarray]:
+    """Normal equations (X'X, X'y) of revenue in units of each entity's ROAS on lagged spend.
+
+    ``rows``: entity_id, spend, revenue, inside (in the window, not its run-in), ordered by
+    entity and hour.  Lag d is the spend d rows earlier of the same entity: a missing hour
+    is missing spend, which is what it was.  Only rows inside the window, of entities with
+    revenue, are regressed; the run-in rows only supply their lags.
+    """
+    codes = pd.factorize(rows["entity_id"])[0]
+    spend = rows["spend"].to_numpy(dtype=np.float64)
+    revenue = rows["revenue"].to_numpy(dtype=np.float64)
+    inside = rows["inside"].to_numpy(dtype=bool)
+    x = np.zeros((len(rows), lags))
+    for d in range(min(lags, len(rows))):
+        x[d:, d] = np.where(codes[d:] == codes[: len(rows) - d], spend[: len(rows) - d], 0.0)
+    n = int(codes.max()) + 1 if len(codes) else 0
+    total_spend = np.bincount(codes[inside], spend[inside], minlength=n)
+    total_revenue = np.bincount(codes[inside], revenue[inside], minlength=n)
+    roas = np.divide(total_revenue, total_spend, out=np.zeros(n), where=total_spend > 0)[codes]
+    usable = inside & (roas > 0)
+    x, y = x[usable], revenue[usable] / roas[usable]
+    return x.T @ x, x.T @ y
+
+
 def days_observed(sums: pd.DataFrame) -> pd.DataFrame:
     """entity_id, days_observed from the per-hour day masks (days_lo, days_hi) of hour sums."""
     # OR each entity's masks together with ufunc.at over factorized ids (a groupby with a

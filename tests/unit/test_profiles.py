@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autoscaler.profiles import HOURS, delay_kernel, learn, nnls_gram, schedule
+from autoscaler.profiles import HOURS, delay_kernel, lagged_moments, learn, nnls_gram, schedule
 
 
 def sums_for(
@@ -117,3 +117,30 @@ def test_the_delay_kernel_is_recovered_from_lagged_spend() -> None:
     estimated = delay_kernel(lagged.T @ lagged, lagged.T @ revenue)
     assert estimated == pytest.approx(kernel, abs=0.01)
     assert delay_kernel(np.zeros((4, 4)), np.zeros(4)).tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_lagged_moments_lag_within_each_entity_and_regress_only_the_window() -> None:
+    """Lag d is the same entity's spend d rows back; run-in rows only supply lags."""
+    rows = pd.DataFrame(
+        {
+            "entity_id": ["a"] * 4 + ["b"] * 3,
+            "spend": [10, 20, 30, 40, 5, 6, 7],
+            "revenue": [0, 40, 60, 80, 0, 12, 14],
+            "inside": [False, True, True, True, False, True, True],
+        }
+    )
+    xtx, xty = lagged_moments(rows, lags=2)
+    # Inside rows, their (lag 0, lag 1) spend, and revenue / entity ROAS (a: 180/90, b: 26/13).
+    x = np.array([[20, 10], [30, 20], [40, 30], [6, 5], [7, 6]], dtype=float)
+    y = np.array([40 / 2, 60 / 2, 80 / 2, 12 / 2, 14 / 2])
+    assert xtx == pytest.approx(x.T @ x)
+    assert xty == pytest.approx(x.T @ y)
+
+
+def test_lagged_moments_leave_out_entities_without_revenue() -> None:
+    rows = pd.DataFrame(
+        {"entity_id": ["a", "a", "b"], "spend": [1, 2, 3], "revenue": [0, 0, 9], "inside": [True] * 3}
+    )
+    xtx, xty = lagged_moments(rows, lags=3)
+    assert xtx == pytest.approx(np.diag([9.0, 0.0, 0.0]))  # b's first row: no earlier rows of b
+    assert xty == pytest.approx([9.0, 0.0, 0.0])
