@@ -21,17 +21,23 @@ def to_frame(result: Result[Any], columns: Sequence[str]) -> pd.DataFrame:
 
 
 def query_frame(
-    conn: Connection, sql: str, params: Mapping[str, Any], columns: Sequence[str]
+    conn: Connection,
+    sql: str,
+    params: Mapping[str, Any],
+    columns: Sequence[str],
+    order_by: str | None = None,
 ) -> pd.DataFrame:
     """The rows of ``sql`` (which selects ``columns``) as a frame, fetched a column at a time.
 
     PostgreSQL folds each column into one array (``array_agg`` in a single pass, so the
     arrays line up row for row) and sends them in binary: for tens of thousands of rows
     this is ~20x cheaper than rows, which SQLAlchemy and pandas each handle one at a time
-    (~0.3 s against ~0.02 s for an account's 24,000 hour sums).  Row order is not promised;
-    sort the frame if it matters.
+    (~0.3 s against ~0.02 s for an account's 24,000 hour sums).  Rows come in ``order_by``
+    (columns of ``sql``, fetched or not); without it, in no promised order.  PostgreSQL 16+
+    sorts once for all the aggregates.
     """
-    wrapped = "SELECT " + ", ".join(f"array_agg(q.{c})" for c in columns) + f" FROM ({sql}) AS q"
+    order = f" ORDER BY {', '.join(f'q.{c.strip()}' for c in order_by.split(','))}" if order_by else ""
+    wrapped = "SELECT " + ", ".join(f"array_agg(q.{c}{order})" for c in columns) + f" FROM ({sql}) AS q"
     compiled = text(wrapped).bindparams(**params).compile(dialect=conn.dialect)
     raw = conn.connection.driver_connection
     assert raw is not None

@@ -54,9 +54,10 @@ def lag_moments(
            AND hour_start < :end
         """,
         {"account": account_id, "start": max(start, end - timedelta(days=KERNEL_DAYS)), "end": end},
-        ["entity_id", "hour_start", "spend", "revenue", "inside"],
+        ["entity_id", "spend", "revenue", "inside"],
+        order_by="entity_id, hour_start",
     )
-    return lagged_moments(rows.sort_values(["entity_id", "hour_start"], ignore_index=True), lags)
+    return lagged_moments(rows, lags)
 
 
 def hour_sums(
