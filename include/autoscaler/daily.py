@@ -24,6 +24,12 @@ def learn_account(engine: Engine, account_id: str, now: datetime, days: int = DE
         # aggregate them in memory rather than in sorted runs on disk.
         conn.execute(text("SET LOCAL enable_seqscan = off"))
         conn.execute(text("SET LOCAL work_mem = '256MB'"))
+        # Let the hour sums use parallel workers (up to the server's
+        # max_parallel_workers_per_gather): the default costs kept the aggregate serial,
+        # and the parallel plan made the bench's ten accounts 12-14% faster on two cores
+        # (six side-by-side runs).  With no worker free it simply runs serially.
+        conn.execute(text("SET LOCAL parallel_setup_cost = 0"))
+        conn.execute(text("SET LOCAL parallel_tuple_cost = 0"))
         account = get_account(conn, account_id)
         start, end = window(now, account.timezone_name, days)
         kernel = profiles.delay_kernel(*lag_moments(conn, account_id, start, end))
