@@ -2,10 +2,10 @@
 
 psycopg's ``Copy.write_row`` encodes one Python value at a time: for a 200,000-row snapshot
 frame that is four million Python objects and most of a second before the database sees a
-byte.  Here each column becomes one (rows x field-width) byte block (its length word, then
-its value, big-endian), the blocks are laid side by side, and a mask keeps each field's
-real bytes (a text value's own length, nothing of a NULL but its length word -1).  Reading
-the masked block row by row is the COPY stream.
+byte.  Here each column is converted once into a (rows x width) byte block, big-endian,
+and a byte count per row (a text value's own length; -1 for NULL, which sends no bytes).
+Rows whose counts agree share a layout, and each layout's rows are laid out side by side
+as one array: its bytes, row by row, are the COPY stream.
 
 Types: text, bigint, integer, smallint, timestamptz, date (what the snapshot table holds).
 The format: https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4

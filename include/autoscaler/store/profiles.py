@@ -104,7 +104,7 @@ def hour_sums(
     )
     for column in ("spend", "revenue", "conversions"):
         if bool((frame[column] >= 2.0**53).any()):
-            raise ValueError(f"{column}: an hour's sum reached 2^53 minor units; it cannot be exact")
+            raise ValueError(f"{column}: a sum over the window reached 2^53, past float8's exact integers")
     for column in ("local_hour", "n", "spend", "revenue", "conversions", "days_lo", "days_hi"):
         frame[column] = frame[column].astype("int64")
     for column in ("rr", "rs", "ss"):

@@ -132,14 +132,14 @@ def ensure_partitions(engine: Engine, hours: Iterable[pd.Timestamp]) -> None:
 # The table's column types: rows travel in PostgreSQL's binary COPY format, encoded whole
 # columns at a time (pgcopy), straight into the table or into a staging table like it.
 _TEXT_COLUMNS = frozenset({"entity_id", "account_id", "revenue_source", "status", "effective_status"})
-TYPES: dict[str, str] = {
-    c: "text"
-    if c in _TEXT_COLUMNS
-    else {"hour_start": "timestamptz", "observed_at": "timestamptz", "local_date": "date"}.get(
-        c, "smallint" if c in ("local_hour", "local_weekday") else "bigint"
-    )
-    for c in COLUMNS
+_NOT_BIGINT = {
+    "hour_start": "timestamptz",
+    "observed_at": "timestamptz",
+    "local_date": "date",
+    "local_hour": "smallint",
+    "local_weekday": "smallint",
 }
+TYPES: dict[str, str] = {c: "text" if c in _TEXT_COLUMNS else _NOT_BIGINT.get(c, "bigint") for c in COLUMNS}
 _TABLE = "autoscaler.campaign_performance_snapshots"
 _STAGING_DDL = "CREATE TEMP TABLE snapshot_staging ({}) ON COMMIT DROP".format(
     ", ".join(f"{column} {kind}" for column, kind in TYPES.items())
