@@ -22,8 +22,13 @@ import pandas as pd
 from sqlalchemy import text
 
 from autoscaler.localtime import local_calendar
-from autoscaler.store import pgcopy
-from autoscaler.store.snapshots import COLUMNS, TYPES, copy_frame, ensure_partitions, upsert_snapshots
+from autoscaler.store.snapshots import (
+    COLUMN_DDL,
+    copy_frame,
+    copy_stream,
+    ensure_partitions,
+    upsert_snapshots,
+)
 from bench.common import bench_database, median, target_lines, timed
 
 ROWS = 200_000
@@ -78,8 +83,7 @@ def run() -> dict[str, Any]:
         def prepare_raw() -> None:
             with engine.begin() as conn:
                 conn.execute(text("DROP TABLE IF EXISTS raw_copy_baseline"))
-                columns = ", ".join(f"{c} {kind}" for c, kind in TYPES.items())
-                conn.execute(text(f"CREATE UNLOGGED TABLE raw_copy_baseline ({columns})"))
+                conn.execute(text(f"CREATE UNLOGGED TABLE raw_copy_baseline ({COLUMN_DDL})"))
 
         def raw_copy() -> None:
             with engine.begin() as conn:
@@ -103,7 +107,7 @@ def run() -> dict[str, Any]:
             insert_s += timed(upsert(frame), 1, setup=truncate)
         noop_s = timed(upsert(frame), REPEAT, setup=load(frame))
         update_s = timed(upsert(changed), REPEAT, setup=load(frame))
-        serialise_s = timed(lambda: list(pgcopy.encode([(frame[c], TYPES[c]) for c in COLUMNS])), REPEAT)
+        serialise_s = timed(lambda: list(copy_stream(frame)), REPEAT)
         with engine.connect() as conn:
             stored = conn.execute(
                 text("SELECT count(*) FROM autoscaler.campaign_performance_snapshots")

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from autoscaler.localtime import local_calendar
-from autoscaler.store import pgcopy, snapshots
+from autoscaler.store import snapshots
 from autoscaler.store.snapshots import SnapshotError, upsert_snapshots
 
 pytestmark = pytest.mark.integration
@@ -151,7 +151,7 @@ def test_the_copy_stream_holds_what_postgresql_itself_writes_for_the_same_rows(e
     rows["day_spend_to_date"] = pd.array([None, 5, 0, *range(9)], dtype="Int64")
     rows = snapshots.with_optional_columns(rows)
     columns = ", ".join(snapshots.COLUMNS)
-    ours = decode(b"".join(pgcopy.encode([(rows[c], snapshots.TYPES[c]) for c in snapshots.COLUMNS])))
+    ours = decode(b"".join(snapshots.copy_stream(rows)))
     assert upsert_snapshots(engine, rows) == 12
     with engine.connect() as conn:
         raw = conn.connection.driver_connection

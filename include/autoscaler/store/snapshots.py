@@ -10,7 +10,7 @@ dead tuples on a no-op re-run).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -141,9 +141,13 @@ _NOT_BIGINT = {
 }
 TYPES: dict[str, str] = {c: "text" if c in _TEXT_COLUMNS else _NOT_BIGINT.get(c, "bigint") for c in COLUMNS}
 _TABLE = "autoscaler.campaign_performance_snapshots"
-_STAGING_DDL = "CREATE TEMP TABLE snapshot_staging ({}) ON COMMIT DROP".format(
-    ", ".join(f"{column} {kind}" for column, kind in TYPES.items())
-)
+COLUMN_DDL = ", ".join(f"{column} {kind}" for column, kind in TYPES.items())
+_STAGING_DDL = f"CREATE TEMP TABLE snapshot_staging ({COLUMN_DDL}) ON COMMIT DROP"
+
+
+def copy_stream(frame: pd.DataFrame) -> Iterator[bytes]:
+    """The frame's COLUMNS as a binary COPY stream of the table's types."""
+    return pgcopy.encode([(frame[c], TYPES[c]) for c in COLUMNS])
 
 
 def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> None:
@@ -152,7 +156,7 @@ def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> None:
     assert raw is not None
     statement = f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT binary)"
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        for piece in pgcopy.encode([(frame[c], TYPES[c]) for c in COLUMNS]):
+        for piece in copy_stream(frame):
             copy.write(piece)
 
 
