@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Connection, text
 
+from autoscaler.localtime import local_calendar
 from autoscaler.rules import ScalingRule
 from autoscaler.store.accounts import AdAccount, upsert_account
 from autoscaler.store.rules import create_rule
@@ -98,3 +100,31 @@ def world(conn: Connection) -> ScalingRule:
     budget_holder(conn)
     budget_holder(conn, ADSET, "adset")
     return rule(conn)
+
+
+def snapshot_frame(
+    entities: int = 3, hours: int = 2, start: str = "2026-11-02 14:00", **overrides: Any
+) -> pd.DataFrame:
+    """``entities`` x ``hours`` valid live snapshot rows of account act_1001; ``overrides`` set columns."""
+    hour_index = pd.date_range(start, periods=hours, freq="h", tz="UTC")
+    rows = pd.MultiIndex.from_product([[str(2001 + i) for i in range(entities)], hour_index]).to_frame(
+        index=False, name=["entity_id", "hour_start"]
+    )
+    rows["account_id"] = "act_1001"
+    rows = rows.join(local_calendar(rows["hour_start"], "America/New_York"))
+    n = len(rows)
+    rows["spend"] = range(1000, 1000 + n)
+    rows["impressions"] = 500
+    rows["clicks"] = 12
+    rows["conversions"] = 1
+    rows["revenue"] = 4200
+    rows["revenue_source"] = "observed"
+    rows["day_conversions_to_date"] = pd.array([None] * n, dtype="Int64")
+    rows["day_revenue_to_date"] = pd.array([None] * n, dtype="Int64")
+    rows["daily_budget"] = 20_000
+    rows["status"] = "ACTIVE"
+    rows["effective_status"] = "ACTIVE"
+    rows["observed_at"] = rows["hour_start"] + pd.Timedelta(minutes=65)
+    for column, value in overrides.items():
+        rows[column] = value
+    return rows

@@ -8,38 +8,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
-from autoscaler.localtime import local_calendar
 from autoscaler.store import snapshots
 from autoscaler.store.snapshots import SnapshotError, upsert_snapshots
+from tests.factories import snapshot_frame as frame
 
 pytestmark = pytest.mark.integration
-
-
-def frame(
-    entities: int = 3, hours: int = 2, start: str = "2026-11-02 14:00", **overrides: Any
-) -> pd.DataFrame:
-    hour_index = pd.date_range(start, periods=hours, freq="h", tz="UTC")
-    rows = pd.MultiIndex.from_product([[str(2001 + i) for i in range(entities)], hour_index]).to_frame(
-        index=False, name=["entity_id", "hour_start"]
-    )
-    rows["account_id"] = "act_1001"
-    rows = rows.join(local_calendar(rows["hour_start"], "America/New_York"))
-    n = len(rows)
-    rows["spend"] = range(1000, 1000 + n)
-    rows["impressions"] = 500
-    rows["clicks"] = 12
-    rows["conversions"] = 1
-    rows["revenue"] = 4200
-    rows["revenue_source"] = "observed"
-    rows["day_conversions_to_date"] = pd.array([None] * n, dtype="Int64")
-    rows["day_revenue_to_date"] = pd.array([None] * n, dtype="Int64")
-    rows["daily_budget"] = 20_000
-    rows["status"] = "ACTIVE"
-    rows["effective_status"] = "ACTIVE"
-    rows["observed_at"] = rows["hour_start"] + pd.Timedelta(minutes=65)
-    for column, value in overrides.items():
-        rows[column] = value
-    return rows
 
 
 def stored(engine: Engine) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import psycopg
 from sqlalchemy import Connection, Engine, text
@@ -59,7 +60,7 @@ class SnapshotError(ValueError):
     """A snapshot frame that breaks a rule; nothing of it was written."""
 
 
-def _fail(column: str, rule: str, frame: pd.DataFrame, bad: pd.Series) -> None:
+def _fail(column: str, rule: str, frame: pd.DataFrame, bad: pd.Series | np.ndarray) -> None:
     if bool(bad.any()):
         first = frame.loc[bad].iloc[0]
         raise SnapshotError(
@@ -76,12 +77,23 @@ def with_optional_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{c: pd.array([None] * len(frame), dtype="Int64") for c in absent})
 
 
-def _mismatch(values: pd.Series, pattern: str) -> pd.Series:
-    """Rows whose value does not match; each distinct value is matched once (ids repeat by hour)."""
-    text_values = values.astype(str)
-    distinct = pd.Series(text_values.unique())
-    bad = distinct[~distinct.str.fullmatch(pattern)]
-    return text_values.isin(bad) if len(bad) else pd.Series(False, index=values.index)
+def _distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Each row's code into the column's distinct values (-1: empty), and those values as text.
+
+    Ids repeat every hour: hashing a column once lets the emptiness, pattern and duplicate
+    checks work on a few thousand distinct values instead of every row.
+    """
+    codes, uniques = pd.factorize(values)
+    return codes, pd.Series(uniques, dtype=object).astype(str)
+
+
+def _mismatch(codes: np.ndarray, distinct: pd.Series, pattern: str) -> np.ndarray:
+    """Rows whose (non-empty) value does not match ``pattern``."""
+    bad: np.ndarray = ~distinct.str.fullmatch(pattern).to_numpy(dtype=bool)
+    if not bad.any():
+        return np.zeros(len(codes), dtype=bool)
+    rows: np.ndarray = (codes >= 0) & bad[codes]
+    return rows
 
 
 def validate_frame(frame: pd.DataFrame) -> None:
@@ -89,10 +101,14 @@ def validate_frame(frame: pd.DataFrame) -> None:
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise SnapshotError(f"missing columns: {', '.join(missing)}")
-    for column in ("entity_id", "account_id", "hour_start", "observed_at", "local_date", "revenue_source"):
+    entity_codes, entities = _distinct(frame["entity_id"])
+    account_codes, accounts = _distinct(frame["account_id"])
+    _fail("entity_id", "must not be empty", frame, entity_codes < 0)
+    _fail("account_id", "must not be empty", frame, account_codes < 0)
+    for column in ("hour_start", "observed_at", "local_date", "revenue_source"):
         _fail(column, "must not be empty", frame, frame[column].isna())
-    _fail("entity_id", "must be a Meta id (digits)", frame, _mismatch(frame["entity_id"], r"[0-9]{1,20}"))
-    _fail("account_id", "must be act_<digits>", frame, _mismatch(frame["account_id"], r"act_[0-9]{1,20}"))
+    _fail("entity_id", "must be a Meta id (digits)", frame, _mismatch(entity_codes, entities, r"[0-9]{1,20}"))
+    _fail("account_id", "must be act_<digits>", frame, _mismatch(account_codes, accounts, r"act_[0-9]{1,20}"))
     hours = pd.to_datetime(frame["hour_start"], utc=True)
     _fail("hour_start", "must be the start of a UTC hour", frame, hours != hours.dt.floor("h"))
     for column in _COUNTS:
@@ -114,9 +130,11 @@ def validate_frame(frame: pd.DataFrame) -> None:
     )
     observed = pd.to_datetime(frame["observed_at"], utc=True)
     _fail("observed_at", "cannot be before the hour it describes", frame, observed < hours)
-    _fail(
-        "entity_id", "appears twice for the same hour_start", frame, frame.duplicated(list(_KEY), keep=False)
-    )
+    # The key as one integer per row (entity code, hour code): hashing int64 is far cheaper
+    # than hashing (text, timestamp) pairs.
+    hour_codes, distinct_hours = pd.factorize(hours)
+    key = entity_codes.astype(np.int64) * max(len(distinct_hours), 1) + hour_codes
+    _fail("entity_id", "appears twice for the same hour_start", frame, pd.Index(key).duplicated(keep=False))
 
 
 def ensure_partitions(engine: Engine, hours: Iterable[pd.Timestamp]) -> None:
