@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Connection, text
 
 from autoscaler.store import actions
+from autoscaler.store.snapshots import ensure_partitions
 from tests.api.conftest import World
 
 pytestmark = [pytest.mark.integration, pytest.mark.sandbox, pytest.mark.slow]
@@ -107,10 +108,13 @@ def test_roas_before_after_answers(world: World) -> None:
                 "WHERE hour_start > now() - interval '3 days') ORDER BY action_id LIMIT 1"
             )
         ).one()
-        # Hours around the change as Meta would report them: ROAS 0.5 before, 2.0 after.
-        executed = pd.Timestamp(action.executed_at).floor("h")
-        for k in range(-24, 24):
-            hour = executed + pd.Timedelta(hours=k if k < 0 else k + 1)
+    # Hours around the change as Meta would report them: ROAS 0.5 before, 2.0 after.  The change
+    # ran on the wall clock, so its hours may fall in a month no snapshot has needed yet.
+    executed = pd.Timestamp(action.executed_at).floor("h")
+    hours = [executed + pd.Timedelta(hours=k if k < 0 else k + 1) for k in range(-24, 24)]
+    ensure_partitions(world.engine, hours)
+    with world.engine.begin() as conn:
+        for k, hour in zip(range(-24, 24), hours, strict=True):
             conn.execute(
                 text(
                     "INSERT INTO autoscaler.campaign_performance_snapshots (entity_id, hour_start, account_id, "
