@@ -9,13 +9,22 @@ from autoscaler.resources import read_sql
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_every_package_directory_is_listed_in_pyproject() -> None:
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {
-        ".".join(path.parent.relative_to(ROOT / "include").parts)
-        for path in (ROOT / "include" / "autoscaler").rglob("__init__.py")
+def _directories(root: Path, package: str) -> set[str]:
+    """Dotted names of ``root`` and every directory below it that holds files."""
+    return {
+        ".".join((package, *path.relative_to(root).parts))
+        for path in [root, *root.rglob("*")]
+        if path.is_dir() and path.name != "__pycache__" and any(p.is_file() for p in path.iterdir())
     }
-    assert found | {"autoscaler.sql"} == listed
+
+
+def test_every_directory_of_the_package_is_listed_in_pyproject() -> None:
+    """Code and data alike: setuptools ships a directory's files only if it is a listed package."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = _directories(ROOT / "include" / "autoscaler", "autoscaler") | _directories(
+        ROOT / "sql", "autoscaler.sql"
+    )
+    assert found == listed
 
 
 def test_every_migration_revision_has_its_sql_file() -> None:
@@ -24,10 +33,8 @@ def test_every_migration_revision_has_its_sql_file() -> None:
 
 
 def test_built_in_scenarios_are_shipped_as_package_data() -> None:
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
-        "autoscaler"
-    ]
-    assert "sandbox/scenarios/*.json" in data
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert data["autoscaler.sandbox.scenarios"] == ["*.json"]
     from autoscaler.sandbox.scenario import BUILT_IN, load_scenario
 
     for name in BUILT_IN:
