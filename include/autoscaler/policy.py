@@ -97,6 +97,11 @@ def with_rules(frame: pd.DataFrame, rules: Sequence[ScalingRule]) -> pd.DataFram
     )
     if table.empty:
         table = pd.DataFrame(columns=list(RULE_COLUMNS))
+    # A setting every rule leaves unset (None) would make an object column, which decide()
+    # converts value by value: make it numbers, NaN for unset (set ones stay integers).
+    for column in ("require_approval_threshold", "account_daily_budget_cap"):
+        if table[column].dtype == object:
+            table[column] = pd.to_numeric(table[column]).astype(float)
     picked = table.reindex(chosen.to_numpy()).reset_index(drop=True)
     picked.index = out.index
     for column in RULE_COLUMNS:
@@ -131,8 +136,15 @@ ACTION_DTYPE = pd.CategoricalDtype(list(ACTIONS))
 REASON_DTYPE = pd.CategoricalDtype(list(REASONS))
 
 
+# Rows decided at a time.  Each step of the rule makes a temporary array the size of its
+# input; on whole columns of a large frame every one of them is fresh memory streamed through
+# the caches (and, on a new allocation, page faults).  Blocks of this many rows keep the
+# temporaries cache-sized; an account of a few thousand holders is one block.
+BLOCK_ROWS = 1 << 14
+
+
 def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """A numeric column as floats, refusing text and negatives by name."""
+    """A numeric column as numbers (not yet floats), refusing text and negatives by name."""
     values = frame[column].to_numpy()
     if values.dtype.kind not in "iuf":
         coerced = pd.to_numeric(frame[column], errors="coerce")
@@ -140,7 +152,6 @@ def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
         if column != "daily_budget" and np.isnan(values).any():
             bad = frame["entity_id"].to_numpy()[np.flatnonzero(np.isnan(values))[0]]
             raise DecisionInputError(f"{column}: must be a number (entity {bad})")
-    values = values.astype(float, copy=False)
     if (values < 0).any():
         bad = frame["entity_id"].to_numpy()[np.flatnonzero(values < 0)[0]]
         raise DecisionInputError(f"{column}: must not be negative (entity {bad})")
@@ -164,6 +175,55 @@ def _hours_since(frame: pd.DataFrame, now: pd.Timestamp) -> np.ndarray:
     return np.where(np.isnat(stamps), np.inf, hours)
 
 
+def _setting(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A rule setting as numbers (NaN: unset); numeric columns as they are, without a copy."""
+    values = frame[name].to_numpy()
+    return values if values.dtype.kind in "iuf" else frame[name].to_numpy(dtype=float, na_value=np.nan)
+
+
+# The rule settings the per-row steps read (the account cap and the approval threshold are
+# applied to whole columns after the blocks).
+_SETTINGS = (
+    "roas_scale_up_aggressive",
+    "ctr_scale_up_aggressive",
+    "roas_scale_up",
+    "roas_scale_down",
+    "roas_pause",
+    "multiplier_aggressive_up",
+    "multiplier_up",
+    "multiplier_down",
+    "min_daily_budget",
+    "max_daily_budget",
+    "min_impressions",
+    "min_conversions",
+    "cooldown_hours",
+)
+
+
+def _inputs(frame: pd.DataFrame, now: pd.Timestamp) -> dict[str, np.ndarray]:
+    n = len(frame)
+    z = _setting(frame, "evidence_z") if "evidence_z" in frame.columns else np.zeros(n)
+    return {
+        "spend": _numbers(frame, "spend"),
+        "revenue": _numbers(frame, "revenue"),
+        "impressions": _numbers(frame, "impressions"),
+        "clicks": _numbers(frame, "clicks"),
+        "conversions": _numbers(frame, "conversions") if "conversions" in frame.columns else np.zeros(n),
+        "budget": _numbers(frame, "daily_budget"),
+        "status": frame["status"].to_numpy()
+        if "status" in frame.columns
+        else np.full(n, "ACTIVE", dtype=object),
+        "covered": _flag(frame, "covered") if "covered" in frame.columns else np.ones(n, dtype=bool),
+        "locked": _flag(frame, "locked"),
+        "learning_held": _flag(frame, "learning")
+        & ~frame["allow_changes_during_learning"].fillna(False).to_numpy(dtype=bool),
+        "hours_since_change": _hours_since(frame, now),
+        "evidence_z": z,
+        "order_value": order_value(frame),
+        **{name: _setting(frame, name) for name in _SETTINGS},
+    }
+
+
 def decide(frame: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
     """One decision per row: action, reason, new budget and status, approval, ROAS and CTR.
 
@@ -175,83 +235,111 @@ def decide(frame: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
     if missing:
         raise DecisionInputError(f"missing columns: {', '.join(missing)}")
     n = len(frame)
-    spend, revenue = _numbers(frame, "spend"), _numbers(frame, "revenue")
-    impressions, clicks = _numbers(frame, "impressions"), _numbers(frame, "clicks")
-    conversions = _numbers(frame, "conversions") if "conversions" in frame.columns else np.zeros(n)
-    budget = _numbers(frame, "daily_budget")
-    status = frame["status"].to_numpy() if "status" in frame.columns else np.full(n, "ACTIVE", dtype=object)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        roas = np.where(spend > 0, revenue / spend, np.nan)
-        ctr = np.where(impressions > 0, clicks / impressions, 0.0)
-
-    def col(name: str) -> np.ndarray:
-        return frame[name].to_numpy(dtype=float, na_value=np.nan)
-
-    # The seed's classification (comparisons with NaN are false: no spend means maintain here,
-    # and the no_spend hold below records why nothing changes).
-    aggressive = (roas > col("roas_scale_up_aggressive")) & (ctr > col("ctr_scale_up_aggressive"))
-    up = ~aggressive & (roas > col("roas_scale_up"))
-    down = (roas >= col("roas_pause")) & (roas < col("roas_scale_down"))
-    pause = roas < col("roas_pause")
-    action = np.full(n, MAINTAIN, dtype=np.int8)
-    action[pause], action[down], action[up], action[aggressive] = PAUSE, DOWN, UP, AGGRESSIVE
-    reason = action.copy()  # the classification reasons share the first five codes
-    action, weak = _weigh_evidence(frame, action, spend, revenue, conversions, col)
-
-    multiplier = np.ones(n)
-    multiplier = np.where(action == AGGRESSIVE, col("multiplier_aggressive_up"), multiplier)
-    multiplier = np.where(action == UP, col("multiplier_up"), multiplier)
-    multiplier = np.where(action == DOWN, col("multiplier_down"), multiplier)
-    resizing = action <= DOWN
-    # Round half up to the minor unit (budgets are integers of it), then clamp.
-    clamped = np.clip(np.floor(budget * multiplier + 0.5), col("min_daily_budget"), col("max_daily_budget"))
-    new_budget = np.where(resizing, clamped, budget)
-
-    # Holds, each judged against the classification; the first that applies in this order is
-    # the reason recorded (no_rule, locked, ..., clamped_to_limits): the most basic wins.
-    changing = action <= PAUSE
-    covered = _flag(frame, "covered") if "covered" in frame.columns else np.ones(n, dtype=bool)
-    learning_held = _flag(frame, "learning") & ~frame["allow_changes_during_learning"].fillna(False).to_numpy(
-        dtype=bool
+    inputs = _inputs(frame, now)
+    decided: dict[str, np.ndarray] = {
+        "roas": np.empty(n),
+        "ctr": np.empty(n),
+        "action": np.empty(n, dtype=np.int8),
+        "reason": np.empty(n, dtype=np.int8),
+        "new_budget": np.empty(n),
+        "active": np.empty(n, dtype=bool),
+    }
+    for start in range(0, n, BLOCK_ROWS):
+        block = slice(start, start + BLOCK_ROWS)
+        for name, values in _decide_block({k: v[block] for k, v in inputs.items()}).items():
+            decided[name][block] = values
+    action, reason, new_budget, roas = (
+        decided["action"],
+        decided["reason"],
+        decided["new_budget"],
+        decided["roas"],
     )
-    holds = (
-        (~covered, "no_rule"),
-        (_flag(frame, "locked"), "locked"),
-        (status != "ACTIVE", "not_active"),
-        (spend <= 0, "no_spend"),
-        (impressions < col("min_impressions"), "low_impressions"),
-        (conversions < col("min_conversions"), "low_conversions"),
-        (weak, "insufficient_evidence"),
-        (learning_held & changing, "learning_phase"),
-        ((_hours_since(frame, now) < col("cooldown_hours")) & changing, "cooldown"),
-        (resizing & (new_budget == budget), "clamped_to_limits"),
-    )
-    # One pass instead of a masked assignment per hold.
-    held = np.select([mask for mask, _ in holds], [_REASON[code] for _, code in holds], default=-1)
-    is_held = held >= 0
-    action = np.where(is_held, NO_CHANGE, action).astype(np.int8)
-    reason = np.where(is_held, held, reason).astype(np.int8)
-    new_budget = np.where(action <= DOWN, new_budget, budget)
+    budget = inputs["budget"]
 
-    caps = col("account_daily_budget_cap")
+    # The account cap weighs every scale-up of the account against the others: whole columns.
+    caps = _setting(frame, "account_daily_budget_cap").astype(float)
     if not np.isnan(caps).all():
-        _apply_account_cap(action, reason, new_budget, budget, roas, caps, status == "ACTIVE")
+        _apply_account_cap(action, reason, new_budget, budget, roas, caps, decided["active"])
 
-    threshold = col("require_approval_threshold")
+    threshold = _setting(frame, "require_approval_threshold")
     resized = action <= DOWN
     requires_approval = (resized & (new_budget > np.where(np.isnan(threshold), np.inf, threshold))) | (
         (action == PAUSE) & frame["pause_requires_approval"].fillna(False).to_numpy(dtype=bool)
     )
     return frame.assign(
         roas=roas,
-        ctr=ctr,
+        ctr=decided["ctr"],
         action=pd.Categorical.from_codes(action, dtype=ACTION_DTYPE, validate=False),
         reason=pd.Categorical.from_codes(reason, dtype=REASON_DTYPE, validate=False),
         new_daily_budget=new_budget.astype(np.int64),
-        new_status=np.where(action == PAUSE, "PAUSED", status),
+        # Series.where keeps the column's string dtype: a new object array would be re-checked
+        # value by value.
+        new_status=(
+            frame["status"] if "status" in frame.columns else pd.Series("ACTIVE", index=frame.index)
+        ).where(action != PAUSE, "PAUSED"),
         requires_approval=requires_approval,
         daily_budget=budget.astype(np.int64),
     )
+
+
+def _decide_block(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The rule for one block of rows (whole arrays of the same length): every step but the cap."""
+    n = len(x["spend"])
+    spend, revenue = x["spend"].astype(float), x["revenue"].astype(float)
+    impressions, clicks = x["impressions"].astype(float), x["clicks"].astype(float)
+    conversions, budget = x["conversions"].astype(float), x["budget"].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        roas = np.where(spend > 0, revenue / spend, np.nan)
+        ctr = np.where(impressions > 0, clicks / impressions, 0.0)
+
+    # The seed's classification (comparisons with NaN are false: no spend means maintain here,
+    # and the no_spend hold below records why nothing changes).
+    aggressive = (roas > x["roas_scale_up_aggressive"]) & (ctr > x["ctr_scale_up_aggressive"])
+    up = ~aggressive & (roas > x["roas_scale_up"])
+    down = (roas >= x["roas_pause"]) & (roas < x["roas_scale_down"])
+    pause = roas < x["roas_pause"]
+    action = np.full(n, MAINTAIN, dtype=np.int8)
+    action[pause], action[down], action[up], action[aggressive] = PAUSE, DOWN, UP, AGGRESSIVE
+    reason = action.copy()  # the classification reasons share the first five codes
+    action, weak = _weigh_evidence(x, action, spend, revenue, conversions)
+
+    multiplier = np.ones(n)
+    multiplier = np.where(action == AGGRESSIVE, x["multiplier_aggressive_up"], multiplier)
+    multiplier = np.where(action == UP, x["multiplier_up"], multiplier)
+    multiplier = np.where(action == DOWN, x["multiplier_down"], multiplier)
+    resizing = action <= DOWN
+    # Round half up to the minor unit (budgets are integers of it), then clamp.
+    clamped = np.clip(np.floor(budget * multiplier + 0.5), x["min_daily_budget"], x["max_daily_budget"])
+    new_budget = np.where(resizing, clamped, budget)
+
+    # Holds, each judged against the classification; the first that applies in this order is
+    # the reason recorded (no_rule, locked, ..., clamped_to_limits): the most basic wins.
+    changing = action <= PAUSE
+    active = x["status"] == "ACTIVE"
+    holds = (
+        (~x["covered"], "no_rule"),
+        (x["locked"], "locked"),
+        (~active, "not_active"),
+        (spend <= 0, "no_spend"),
+        (impressions < x["min_impressions"], "low_impressions"),
+        (conversions < x["min_conversions"], "low_conversions"),
+        (weak, "insufficient_evidence"),
+        (x["learning_held"] & changing, "learning_phase"),
+        ((x["hours_since_change"] < x["cooldown_hours"]) & changing, "cooldown"),
+        (resizing & (new_budget == budget), "clamped_to_limits"),
+    )
+    # One pass instead of a masked assignment per hold.
+    held = np.select([mask for mask, _ in holds], [_REASON[code] for _, code in holds], default=-1)
+    is_held = held >= 0
+    action = np.where(is_held, NO_CHANGE, action).astype(np.int8)
+    return {
+        "roas": roas,
+        "ctr": ctr,
+        "action": action,
+        "reason": np.where(is_held, held, reason).astype(np.int8),
+        "new_budget": np.where(action <= DOWN, new_budget, budget),
+        "active": np.asarray(active, dtype=bool),
+    }
 
 
 def order_value(frame: pd.DataFrame) -> np.ndarray:
@@ -264,26 +352,24 @@ def order_value(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _weigh_evidence(
-    frame: pd.DataFrame,
+    x: dict[str, np.ndarray],
     action: np.ndarray,
     spend: np.ndarray,
     revenue: np.ndarray,
     conversions: np.ndarray,
-    col: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(actions the evidence supports, rows held for want of it).  See the module docstring."""
-    z = col("evidence_z") if "evidence_z" in frame.columns else np.zeros(len(frame))
-    z = np.where(np.isnan(z), 0.0, z)
+    z = np.where(np.isnan(x["evidence_z"]), 0.0, x["evidence_z"])
     # Revenue that z standard errors of the purchase count are worth; unknown order value
     # (no purchase in the whole frame) means no evidence at all when z > 0.
-    margin = np.where(z > 0, z * np.sqrt(conversions + 1.0) * order_value(frame), 0.0)
+    margin = np.where(z > 0, z * np.sqrt(conversions + 1.0) * x["order_value"], 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         low = np.where(spend > 0, (revenue - margin) / spend, np.nan)
         high = np.where(spend > 0, (revenue + margin) / spend, np.nan)
-    sure_aggressive = low > col("roas_scale_up_aggressive")
-    sure_up = low > col("roas_scale_up")
-    sure_pause = high < col("roas_pause")
-    sure_down = high < col("roas_scale_down")
+    sure_aggressive = low > x["roas_scale_up_aggressive"]
+    sure_up = low > x["roas_scale_up"]
+    sure_pause = high < x["roas_pause"]
+    sure_down = high < x["roas_scale_down"]
     out = action.copy()
     out[(action == AGGRESSIVE) & ~sure_aggressive & sure_up] = UP
     out[(action == PAUSE) & ~sure_pause & sure_down] = DOWN

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from autoscaler import policy
 from autoscaler.policy import decide, decide_row, reasoning, with_rules
 from autoscaler.rules import ScalingRule
 
@@ -261,6 +262,34 @@ def test_the_vectorised_decision_equals_the_row_at_a_time_one() -> None:
         list(zip(vectorised["action"], vectorised["reason"], vectorised["new_daily_budget"], strict=True))
         == rowwise
     )
+
+
+def test_the_decision_does_not_depend_on_how_rows_are_split_into_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Large frames are decided a block of rows at a time; the account cap still sees them all."""
+    rng = np.random.default_rng(3)
+    n = 500
+    frame = pd.DataFrame(
+        {
+            "entity_id": [str(i) for i in range(n)],
+            "daily_budget": rng.integers(1_000, 50_000, n),
+            "spend": rng.choice([0, *rng.integers(1, 300_000, 30)], n),
+            "revenue": rng.integers(0, 1_500_000, n),
+            "impressions": rng.integers(0, 40_000, n),
+            "clicks": rng.integers(0, 1_500, n),
+            "conversions": rng.integers(0, 60, n),
+            "status": rng.choice(["ACTIVE", "ACTIVE", "PAUSED"], n),
+            "last_budget_change_at": NOW - pd.to_timedelta(rng.integers(0, 72, n), unit="h"),
+        }
+    )
+    # A cap that leaves room for about half of what the scale-ups ask: it binds across blocks.
+    attached = with_rules(frame, [rule(evidence_z=1.0, account_daily_budget_cap=9_000_000)])
+    whole = decide(attached, NOW)
+    assert (whole["reason"] == "account_cap").any()
+    assert (whole["reason"] == "account_cap_partial").sum() == 1
+    monkeypatch.setattr(policy, "BLOCK_ROWS", 7)
+    pd.testing.assert_frame_equal(decide(attached, NOW), whole)
 
 
 def test_missing_or_negative_inputs_are_refused_naming_the_column() -> None:
