@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 import urllib.request
@@ -75,6 +76,22 @@ def timed(fn: Callable[[], Any], repeat: int, setup: Callable[[], Any] | None = 
         fn()
         seconds.append(time.perf_counter() - start)
     return seconds
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, in MB, since it started its program.
+
+    Linux carries ru_maxrss across exec: a child started by a process holding 1 GB reports
+    at least 1 GB whatever it used itself (make bench's runner holds the earlier benchmarks'
+    data).  VmHWM belongs to the program's own address space; ru_maxrss where there is none.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def median(values: list[float]) -> float:

@@ -2,7 +2,7 @@
 
 Ten accounts of 1,000 entities each, 28 local days of synthetic hourly snapshots (spend
 following a day curve, Poisson purchases, a few entities with a planted peak), stored once.
-Then, each in a fresh process so its peak memory is its own (ru_maxrss):
+Then, each in a fresh process so its peak memory is its own (bench.common.peak_rss_mb):
 
 * ``sql``: what the daily DAG does, ``daily.learn_account`` for every account: PostgreSQL
   sums per entity and local hour (and the delay kernel's normal equations), pandas does
@@ -17,7 +17,6 @@ peak memory, and >= 5x faster than the naive one.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, create_engine, text
 
-from bench.common import bench_database, target_lines
+from bench.common import bench_database, peak_rss_mb, target_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNTS = 10
@@ -171,7 +170,7 @@ def child(mode: str, url: str) -> dict[str, Any]:
     engine.dispose()
     return {
         "seconds": seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "with_peaks": sum(1 for h in peaks.values() if h),
         "peaks": peaks,
     }
