@@ -237,10 +237,10 @@ def test_every_reason_has_a_sentence() -> None:
     assert all(reasoning(r, "EUR") for r in rows.itertuples())
 
 
-def test_the_vectorised_decision_equals_the_row_at_a_time_one() -> None:
-    rng = np.random.default_rng(11)
-    n = 3_000
-    frame = pd.DataFrame(
+def random_entities(n: int, seed: int) -> pd.DataFrame:
+    """``n`` entities of every kind the rule meets: no spend, paused, locked, learning, recent changes."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
         {
             "entity_id": [str(i) for i in range(n)],
             "daily_budget": rng.integers(500, 200_000, n),
@@ -255,7 +255,10 @@ def test_the_vectorised_decision_equals_the_row_at_a_time_one() -> None:
             "last_budget_change_at": NOW - pd.to_timedelta(rng.integers(0, 72, n), unit="h"),
         }
     )
-    attached = with_rules(frame, [rule(min_conversions=3)])
+
+
+def test_the_vectorised_decision_equals_the_row_at_a_time_one() -> None:
+    attached = with_rules(random_entities(3_000, seed=11), [rule(min_conversions=3)])
     vectorised = decide(attached, NOW)
     rowwise = [decide_row(cast(dict[str, Any], row), NOW) for row in attached.to_dict(orient="records")]
     assert (
@@ -268,23 +271,10 @@ def test_the_decision_does_not_depend_on_how_rows_are_split_into_blocks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Large frames are decided a block of rows at a time; the account cap still sees them all."""
-    rng = np.random.default_rng(3)
-    n = 500
-    frame = pd.DataFrame(
-        {
-            "entity_id": [str(i) for i in range(n)],
-            "daily_budget": rng.integers(1_000, 50_000, n),
-            "spend": rng.choice([0, *rng.integers(1, 300_000, 30)], n),
-            "revenue": rng.integers(0, 1_500_000, n),
-            "impressions": rng.integers(0, 40_000, n),
-            "clicks": rng.integers(0, 1_500, n),
-            "conversions": rng.integers(0, 60, n),
-            "status": rng.choice(["ACTIVE", "ACTIVE", "PAUSED"], n),
-            "last_budget_change_at": NOW - pd.to_timedelta(rng.integers(0, 72, n), unit="h"),
-        }
-    )
-    # A cap that leaves room for about half of what the scale-ups ask: it binds across blocks.
-    attached = with_rules(frame, [rule(evidence_z=1.0, account_daily_budget_cap=9_000_000)])
+    # Room for about half of what the 94 scale-ups ask (34.1M committed, 3.6M more asked): the
+    # cap binds, and the scale-ups it weighs against each other lie in many blocks.
+    capped = rule(evidence_z=1.0, max_daily_budget=1_000_000, account_daily_budget_cap=35_900_000)
+    attached = with_rules(random_entities(500, seed=3), [capped])
     whole = decide(attached, NOW)
     assert (whole["reason"] == "account_cap").any()
     assert (whole["reason"] == "account_cap_partial").sum() == 1
