@@ -18,9 +18,9 @@ seed's rule): a ROAS from a few purchases is mostly noise, so a change needs the
 its threshold by ``evidence_z`` standard errors of the purchase count (Poisson: sqrt(n + 1)
 purchases of the account's average order value).  A pause without that evidence may still be
 a scale-down; anything else without it is held ("insufficient_evidence").  Backtested in
-bench/backtest.py.  After it: cooldown and learning phase hold changes back;
-the new budget is rounded to the minor unit and clamped to [min, max] (a change the clamp
-cancels is no change); an account cap gives scale-up room to the highest ROAS first; big
+bench/backtest.py.  After it: cooldown and learning phase hold changes back; the new budget
+is rounded to the minor unit and clamped to [min, max] (a change the clamp cancels or turns
+around is no change); an account cap gives scale-up room to the highest ROAS first; big
 changes (and pauses, if the rule says so) require approval.  Every row gets a reason code.
 """
 
@@ -326,7 +326,12 @@ def _decide_block(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         (weak, "insufficient_evidence"),
         (x["learning_held"] & changing, "learning_phase"),
         ((x["hours_since_change"] < x["cooldown_hours"]) & changing, "cooldown"),
-        (resizing & (new_budget == budget), "clamped_to_limits"),
+        # A budget already beyond a limit (set by hand, or the limit moved) is clamped back
+        # towards it; a scale-up must not lower it, nor a scale-down raise it.
+        (
+            resizing & np.where(action == DOWN, new_budget >= budget, new_budget <= budget),
+            "clamped_to_limits",
+        ),
     )
     # One pass instead of a masked assignment per hold.
     held = np.select([mask for mask, _ in holds], [_REASON[code] for _, code in holds], default=-1)
@@ -445,7 +450,7 @@ def reasoning(row: Any, currency: str) -> str:
             f"Holding: ROAS {r.roas:.2f}x is within {_x(r.roas_scale_down)}-{_x(r.roas_scale_up)}"
         ),
         "clamped_to_limits": lambda: (
-            f"No change: the budget is already at the rule's limit ({format_money(int(r.daily_budget), currency)})"
+            f"No change: the budget is already at or beyond the rule's limit ({format_money(int(r.daily_budget), currency)})"
         ),
         "cooldown": lambda: f"No change: budget changed less than {int(r.cooldown_hours)}h ago",
         "learning_phase": lambda: "No change: the entity is in Meta's learning phase",
@@ -557,6 +562,6 @@ def decide_row(row: dict[str, Any], now: pd.Timestamp) -> tuple[str, str, int]:
     new = min(
         max(float(np.floor(budget * multiplier + 0.5)), row["min_daily_budget"]), row["max_daily_budget"]
     )
-    if new == budget:
+    if (new >= budget) if action == "scale_down" else (new <= budget):
         return "no_change", "clamped_to_limits", int(budget)
     return action, reason, int(new)

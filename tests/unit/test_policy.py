@@ -133,6 +133,22 @@ def test_a_change_the_clamp_cancels_is_no_change() -> None:
 
 
 @pytest.mark.parametrize(
+    ("roas", "budget"),
+    [(3.5, 150_000), (5.0, 100_001), (1.2, 600), (1.2, 999)],
+)
+def test_a_budget_beyond_the_limits_is_not_moved_against_the_decision(roas: float, budget: int) -> None:
+    """Above max_daily_budget (set by hand, or the limit lowered) a scale-up would clamp the
+    budget down, below the minimum a scale-down would clamp it up: no change, both ways."""
+    decision = one(roas=roas, ctr=0.05, budget=budget)
+    assert (decision.action, decision.reason, decision.new_daily_budget) == (
+        "no_change",
+        "clamped_to_limits",
+        budget,
+    )
+    assert "at or beyond the rule's limit" in reasoning(decision, "USD")
+
+
+@pytest.mark.parametrize(
     ("budget", "action", "expected"), [(1_999, 3.5, 2_399), (1_234, 1.2, 864), (1_001, 3.5, 1_201)]
 )
 def test_new_budgets_round_to_the_minor_unit_in_a_zero_decimal_currency(
