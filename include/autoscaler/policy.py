@@ -257,7 +257,7 @@ def decide(frame: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
     budget = inputs["budget"]
 
     # The account cap weighs every scale-up of the account against the others: whole columns.
-    caps = _setting(frame, "account_daily_budget_cap").astype(float)
+    caps = _setting(frame, "account_daily_budget_cap").astype(float, copy=False)
     if not np.isnan(caps).all():
         _apply_account_cap(action, reason, new_budget, budget, roas, caps, decided["active"])
 
