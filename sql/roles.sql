@@ -10,11 +10,15 @@
 -- and point the Airflow connection `autoscaler_db` at autoscaler_svc.  The application role:
 --   * reads everything in the schema (tables and views);
 --   * inserts and updates what the hourly and daily runs, approvals and emergency controls
---     write; inserts (only) into the append-only histories, which triggers fill;
+--     write; it cannot write the append-only histories (action_events, control_events,
+--     scaling_rule_revisions) at all: triggers that run with the owner's rights fill them
+--     (0008), so every row there follows from a change the guards allowed;
 --   * never deletes or truncates anything, and never runs DDL: new snapshot partitions come
 --     from autoscaler.ensure_snapshot_partition(), which runs with the owner's rights (0006);
 --   * may create temporary tables (the snapshot upsert stages rows in one).
--- Whatever the grants, triggers also refuse deleting audit rows and editing finished actions.
+-- Whatever the grants, triggers also refuse deleting or truncating audit rows, editing finished
+-- actions, and history rows that no audit trigger wrote.  The owner is not the application:
+-- docs/database.md says what the owner can still do and how to keep it away from the app.
 
 DO $$
 BEGIN
@@ -41,12 +45,8 @@ GRANT INSERT, UPDATE ON
     autoscaler.pause_switches
 TO autoscaler_app;
 
--- Append-only histories: triggers insert into them as the acting role.
-GRANT INSERT ON
-    autoscaler.scaling_rule_revisions,
-    autoscaler.action_events,
-    autoscaler.control_events
-TO autoscaler_app;
+-- No INSERT on the histories (action_events, control_events, scaling_rule_revisions): the
+-- REVOKE above also takes back the grant older versions of this file gave.
 
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA autoscaler TO autoscaler_app;
 GRANT EXECUTE ON FUNCTION autoscaler.ensure_snapshot_partition(date) TO autoscaler_app;

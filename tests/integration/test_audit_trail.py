@@ -87,7 +87,13 @@ def test_terminal_actions_cannot_be_edited_by_sql(conn: Connection, terminal: st
 def test_executed_actions_cannot_be_edited_by_sql(conn: Connection) -> None:
     action_id = factories.insert_action(
         conn,
-        factories.action_row(1, status="approved", decided_by="autoscaler", decided_at="2026-11-02 16:00+00"),
+        factories.action_row(
+            1,
+            status="approved",
+            requires_approval=False,
+            decided_by="autoscaler",
+            decided_at="2026-11-02 16:00+00",
+        ),
     )
     set_status(conn, action_id, "executed", actor="autoscaler")
     message = refused(
@@ -101,7 +107,11 @@ def test_executed_actions_cannot_be_edited_by_sql(conn: Connection) -> None:
     [("pending_approval", "executed"), ("pending_approval", "drifted"), ("approved", "rejected")],
 )
 def test_illegal_status_transitions_are_refused(conn: Connection, start: str, target: str) -> None:
-    extra = {"decided_by": "autoscaler", "decided_at": "2026-11-02 16:00+00"} if start == "approved" else {}
+    extra = (
+        {"decided_by": "autoscaler", "decided_at": "2026-11-02 16:00+00", "requires_approval": False}
+        if start == "approved"
+        else {}
+    )
     action_id = factories.insert_action(conn, factories.action_row(1, status=start, **extra))
     message = refused(
         conn,

@@ -79,3 +79,34 @@ def test_the_history_of_controls_cannot_be_rewritten(engine: Engine) -> None:
         with pytest.raises(DBAPIError), engine.begin() as conn:
             conn.execute(text(statement))
     assert len(events(engine)) == 1
+
+
+def test_relocking_as_someone_else_is_an_event_and_the_same_lock_again_is_not(engine: Engine) -> None:
+    with engine.begin() as conn:
+        factories.account(conn)
+        factories.budget_holder(conn)
+        set_lock(conn, factories.CAMPAIGN, locked=True, by="ana", reason="launch")
+        assert set_lock(conn, factories.CAMPAIGN, locked=True, by="ana", reason="launch") is False
+        assert set_lock(conn, factories.CAMPAIGN, locked=True, by="ben", reason="audit") is True
+    with engine.begin() as conn:  # plain SQL that rewrites only the reason is recorded too
+        conn.execute(text("UPDATE autoscaler.budget_holders SET lock_reason = 'quiet' WHERE locked"))
+        user = conn.execute(text("SELECT session_user")).scalar_one()
+    assert events(engine) == [
+        ("entity_lock", factories.CAMPAIGN, True, "ana", "launch"),
+        ("entity_lock", factories.CAMPAIGN, True, "ben", "audit"),
+        ("entity_lock", factories.CAMPAIGN, True, user, "quiet"),
+    ]
+
+
+def test_a_resume_that_changes_the_reason_is_an_event_and_an_identical_one_is_not(engine: Engine) -> None:
+    with engine.begin() as conn:
+        set_pause(conn, "all", paused=True, by="ana", reason="incident")
+        set_pause(conn, "all", paused=False, by="ben", reason="resolved")
+        set_pause(conn, "all", paused=False, by="ben", reason="resolved")  # nothing changes
+        set_pause(conn, "all", paused=False, by="carl", reason=None)  # wipes ben's reason
+        assert switches(conn)[0].reason is None
+    assert events(engine) == [
+        ("pause_switch", "all", True, "ana", "incident"),
+        ("pause_switch", "all", False, "ben", "resolved"),
+        ("pause_switch", "all", False, "carl", None),
+    ]

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import URL
 from sqlalchemy.exc import ProgrammingError
 
 from autoscaler.daily import learn_account
@@ -22,47 +18,13 @@ from autoscaler.sandbox.scenario import load_scenario
 from autoscaler.sandbox.server import RunningSandbox
 from autoscaler.store import actions
 from autoscaler.store.controls import set_lock, set_pause
-from autoscaler.store.engine import make_engine
 from autoscaler.store.rules import create_rule
 from tests.api.conftest import set_clock
 
 pytestmark = [pytest.mark.integration, pytest.mark.sandbox]
 
-ROLES = Path(__file__).resolve().parents[2] / "sql" / "roles.sql"
 ACCOUNT = "act_1001"
 START = datetime(2026, 11, 2, 5, tzinfo=UTC)
-
-
-def _owner(db_url: URL) -> psycopg.Connection:
-    return psycopg.connect(
-        host=db_url.host,
-        port=db_url.port,
-        user=db_url.username,
-        password=db_url.password,
-        dbname=db_url.database,
-        autocommit=True,
-    )
-
-
-@pytest.fixture
-def app_engine(db_url: URL) -> Iterator[Engine]:
-    """An engine logged in as a new role that is only a member of autoscaler_app."""
-    login = f"autoscaler_svc_{uuid.uuid4().hex[:8]}"
-    with _owner(db_url) as owner:
-        can = owner.execute(
-            "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"
-        ).fetchone()
-        if not (can and can[0]):
-            pytest.skip("the test server's user may not create roles")
-        owner.execute(ROLES.read_text())
-        owner.execute(f'CREATE ROLE "{login}" LOGIN IN ROLE autoscaler_app')
-    engine = make_engine(db_url.set(username=login, password=None))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with _owner(db_url) as owner:
-            owner.execute(f'DROP ROLE "{login}"')
 
 
 def test_the_application_role_runs_every_step(app_engine: Engine) -> None:

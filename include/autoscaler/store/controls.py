@@ -31,18 +31,31 @@ class Switch:
 
 
 def set_pause(conn: Connection, scope: str, *, paused: bool, by: str, reason: str | None) -> Switch:
-    """Engage (paused=True) or release the kill switch of ``all`` or one account."""
+    """Engage (paused=True) or release the kill switch of ``all`` or one account.
+
+    Asking for the state the switch is already in, by the same person for the same reason,
+    changes nothing; anything else (a flip, a new reason, another person) is a change, and
+    the database records each one in control_events.
+    """
     set_actor(conn, by, reason)
+    conn.execute(
+        text(
+            "INSERT INTO autoscaler.pause_switches AS p (scope, paused, reason, changed_by, changed_at) "
+            "VALUES (:scope, :paused, :reason, :by, now()) "
+            "ON CONFLICT (scope) DO UPDATE SET paused = EXCLUDED.paused, reason = EXCLUDED.reason, "
+            "changed_by = EXCLUDED.changed_by, changed_at = EXCLUDED.changed_at "
+            "WHERE (p.paused, p.reason, p.changed_by) IS DISTINCT FROM "
+            "(EXCLUDED.paused, EXCLUDED.reason, EXCLUDED.changed_by)"
+        ),
+        {"scope": scope, "paused": paused, "reason": reason, "by": by},
+    )
     row = (
         conn.execute(
             text(
-                "INSERT INTO autoscaler.pause_switches (scope, paused, reason, changed_by, changed_at) "
-                "VALUES (:scope, :paused, :reason, :by, now()) "
-                "ON CONFLICT (scope) DO UPDATE SET paused = EXCLUDED.paused, reason = EXCLUDED.reason, "
-                "changed_by = EXCLUDED.changed_by, changed_at = EXCLUDED.changed_at "
-                "RETURNING scope, paused, reason, changed_by, changed_at"
+                "SELECT scope, paused, reason, changed_by, changed_at FROM autoscaler.pause_switches "
+                "WHERE scope = :scope"
             ),
-            {"scope": scope, "paused": paused, "reason": reason, "by": by},
+            {"scope": scope},
         )
         .mappings()
         .one()
@@ -75,7 +88,11 @@ def is_paused(conn: Connection, account_id: str) -> bool:
 
 
 def set_lock(conn: Connection, entity_id: str, *, locked: bool, by: str, reason: str | None) -> bool:
-    """Lock (the autoscaler leaves the entity alone) or unlock it; returns whether it changed."""
+    """Lock (the autoscaler leaves the entity alone) or unlock it; returns whether it changed.
+
+    Re-locking by someone else, or for another reason, is a change too (recorded in
+    control_events with the new actor and reason); the same lock asked for again is not.
+    """
     set_actor(conn, by, reason)
     row = conn.execute(
         text(
@@ -83,10 +100,19 @@ def set_lock(conn: Connection, entity_id: str, *, locked: bool, by: str, reason:
             "locked_by = CASE WHEN :locked THEN :by END, locked_at = CASE WHEN :locked THEN now() END, "
             "lock_reason = CASE WHEN :locked THEN :reason END "
             "FROM (SELECT entity_id, locked AS was FROM autoscaler.budget_holders WHERE entity_id = :e FOR UPDATE) AS o "
-            "WHERE h.entity_id = o.entity_id RETURNING o.was"
+            "WHERE h.entity_id = o.entity_id "
+            "AND (h.locked, h.locked_by, h.lock_reason) IS DISTINCT FROM "
+            "(CAST(:locked AS boolean), CASE WHEN :locked THEN CAST(:by AS text) END, "
+            "CASE WHEN :locked THEN CAST(:reason AS text) END) "
+            "RETURNING o.was"
         ),
         {"e": entity_id, "locked": locked, "by": by, "reason": reason},
     ).one_or_none()
     if row is None:
-        raise UnknownEntityError(entity_id)
-    return bool(row[0]) != locked
+        exists = conn.execute(
+            text("SELECT 1 FROM autoscaler.budget_holders WHERE entity_id = :e"), {"e": entity_id}
+        ).scalar()
+        if exists is None:
+            raise UnknownEntityError(entity_id)
+        return False
+    return True
