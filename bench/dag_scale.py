@@ -25,7 +25,6 @@ import json
 import tempfile
 import time
 from collections import Counter
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -92,7 +91,7 @@ def run(minutes: float = 10, limit: float = 25, parallelism: int = 8, pool: int 
     # A manual run's data interval is the last complete hour of the wall clock (whatever
     # logical date it is given), so the scenario starts there and the sandbox's clock
     # follows the wall clock's hour.
-    scenario = replace(load_scenario(SCENARIO), start=_last_hour(), history_days=1)
+    scenario = load_scenario(SCENARIO).model_copy(update={"start": _last_hour(), "history_days": 1})
     with (
         tempfile.TemporaryDirectory(prefix="autoscaler-bench-scale-") as tmp,
         bench_database() as engine,

@@ -1,22 +1,32 @@
 """Backtest: run a policy against the simulator hour by hour and count what it earned.
 
-The simulator knows each budget holder's true return curve (ROAS at its starting budget,
-diminishing returns on budget, the learning phase a big edit restarts); a policy sees only
-what Meta would report (its rule's trailing window, purchases reported late) and decides through
-the same ``policy.decide`` as the hourly DAG.  Every change is applied at once, as if
-approved; writes take effect from the next hour, as on Meta.
+What a policy sees is what production would see (docs/backtest.md):
 
-Policies:
+* every hour, the sandbox's Graph layer is asked, in-process, for the account's budget
+  holders and the local day's insights to date, and its answer goes through the same
+  functions as the hourly DAG's ``fetch`` and ``snapshot``: ``meta.frames`` (Graph rows to
+  frames), ``metrics.live_hour`` (an hour from day-to-date totals) and, for the day before,
+  ``metrics.settle_day`` (late purchases);
+* the trailing window is summed from those snapshot rows over ``store.windows.window_bounds``,
+  and ``hourly.decision_frame`` decides, exactly as the hourly ``decide`` step does;
+* changes are written through the Graph layer (``GraphAPI.handle``), so Meta's rules apply:
+  read-only accounts answer error 200, budgets below the minimum or above the cap are
+  refused, four changes an hour, a budget only on the holder.  Refused writes are counted.
 
-* ``static``: budgets never change (the floor);
-* ``seed``: the seed's rule literally: its thresholds and multipliers on raw 24-hour ROAS,
-  no cooldown, no regard for the learning phase or for how many purchases a ROAS rests on;
-* ``default``: this project's default rule (``rules.ScalingRule`` defaults);
-* ``oracle``: knows every true curve and sets each budget once to its profit-maximising
-  value within the same limits, pausing what loses money even at the lowest budget allowed.
+Before the period, the account runs in shadow mode for the rule's window plus a day, so the
+first decision has a full window, as after ``docs/getting-started.md``'s shadow period.
 
-Money is summed in US dollars at the simulator's fixed rates (scenarios may mix currencies).
-Wasted spend is spend in hours when the entity's true return at its budget then was below 1x.
+Policies: ``static`` (budgets never change), ``seed`` (the seed's rule literally: its
+thresholds on raw 24 h ROAS, no cooldown, no regard for learning or evidence), ``default``
+(this project's default rule) and ``oracle`` (``autoscaler.oracle``: knows the world and
+plans each budget's path; an upper bound checked by ``bound``).
+
+Money: a run's spend is what was spent; its revenue is what the spend was worth in
+expectation (the simulator's expected value of the purchases it caused, however late or
+whether ever reported): luck in purchase draws neither flatters nor punishes a policy, and
+the oracle, which plans on expectations, is comparable.  Totals are in US dollars at the
+table in ``sandbox.fx`` (a scenario may override it), and per account in its own currency.
+Wasted spend is spend in entity-hours whose expected return was below 1x.
 """
 
 from __future__ import annotations
@@ -24,20 +34,38 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from autoscaler import metrics
+from autoscaler.hourly import decision_frame
+from autoscaler.meta import frames
+from autoscaler.meta.client import ADSET_FIELDS, INSIGHT_FIELDS, MetaConfig
 from autoscaler.money import currency_offset
-from autoscaler.policy import decide, with_rules
 from autoscaler.rules import ScalingRule
+from autoscaler.sandbox.graph import GraphAPI, GraphError
 from autoscaler.sandbox.scenario import Scenario
-from autoscaler.sandbox.simulator import _USD_RATE, Simulator, SimulatorError
+from autoscaler.sandbox.simulator import Account, Simulator
+from autoscaler.store.windows import window_bounds
 
 POLICIES = ("static", "seed", "default", "oracle")
-RESIZES = ("scale_up_aggressive", "scale_up", "scale_down")
+RULE_POLICIES = ("seed", "default")
+WRITES = ("scale_up_aggressive", "scale_up", "scale_down", "pause")
+PURCHASE_TYPES: tuple[str, ...] = MetaConfig.__dataclass_fields__["purchase_action_types"].default  # type: ignore[assignment]
+VERSION = "v0"
+
+
+@dataclass(frozen=True)
+class AccountTotals:
+    account_id: str
+    currency: str
+    spend: float  # major units of the account's currency
+    revenue: float
+    profit: float
 
 
 @dataclass(frozen=True)
@@ -48,10 +76,13 @@ class BacktestResult:
     days: int
     holders: int
     spend: float  # USD
-    revenue: float  # USD, every purchase the period's spend caused, however late reported
+    revenue: float  # USD, the expected value of every purchase the period's spend caused
     wasted_spend: float  # USD
-    changes: int  # budget and status writes
-    refused: int  # writes Meta refused (budget limits, 4 changes an hour)
+    changes: int  # budget and status writes Meta accepted
+    refused: int  # writes Meta refused (read-only account, limits, 4 changes an hour, ...)
+    reported_revenue: float = 0.0  # USD, the purchases drawn and reported by the end (what Meta shows)
+    accounts: tuple[AccountTotals, ...] = field(default=())
+    refused_by_code: dict[str, int] = field(default_factory=dict)
 
     @property
     def roas(self) -> float:
@@ -96,78 +127,283 @@ def rule_for(policy: str, account_id: str, low: int, high: int) -> ScalingRule:
     return ScalingRule.parse(settings)
 
 
-def true_roas(sim: Simulator, budget: np.ndarray, hour: int) -> np.ndarray:
-    """Each holder's expected ROAS at ``budget`` over a day (time-of-day effects average out)."""
-    learning = sim.learning_until > hour
-    penalty = np.where(learning, sim.scenario.learning_penalty, 1.0)
-    roas: np.ndarray = sim.roas0 * np.power(np.maximum(budget, 1.0) / sim.base_budget, sim.elasticity - 1.0)
-    return roas * penalty
-
-
-def oracle_budgets(sim: Simulator, bounds: dict[int, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """(budget, keep active) maximising expected profit: revenue = roas0·base^(1-e)·b^e, so
-    the best budget has marginal ROAS 1: b* = base·(e·roas0)^(1/(1-e)), within the limits."""
-    e, roas0, base = sim.elasticity, sim.roas0, sim.base_budget
-    best = base * np.power(e * roas0, 1.0 / (1.0 - e))
-    low = np.asarray([bounds[a][0] for a in sim.holder_account], dtype=float)
-    high = np.asarray([bounds[a][1] for a in sim.holder_account], dtype=float)
-    budget = np.clip(np.round(best), low, high)
-    roas_there = roas0 * np.power(budget / base, e - 1.0)
-    return budget.astype(np.int64), roas_there >= 1.0
-
-
-class _Books:
-    """What the period spent and earned, in USD."""
+class Books:
+    """What the period spent and earned, per entity in its currency's minor units."""
 
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
+        self.first_hour = sim.completed_hours
+        n = len(sim.holders)
+        self.spend = np.zeros(n)
+        self.revenue = np.zeros(n)
+        self.wasted = np.zeros(n)
+        # Minor units of each entity's currency -> US dollars.
         self.to_usd = np.asarray(
             [
-                1.0 / currency_offset(sim.accounts[a].currency) / _USD_RATE.get(sim.accounts[a].currency, 1.0)
+                1.0
+                / currency_offset(sim.accounts[a].currency)
+                / sim.scenario.usd_rate(sim.accounts[a].currency)
                 for a in sim.holder_account
             ]
         )
-        self.spend = 0.0
-        self.wasted = 0.0
-        self.first_hour = sim.completed_hours
 
-    def hour(self, k: int, budget: np.ndarray) -> None:
-        spend = self.sim.spend[k] * self.to_usd
-        self.spend += float(spend.sum())
-        self.wasted += float(spend[true_roas(self.sim, budget, k) < 1.0].sum())
+    def close_hour(self, k: int) -> None:
+        spend = self.sim.spend[k].astype(float)
+        revenue = self.sim.expected_revenue[k]
+        self.spend += spend
+        self.revenue += revenue
+        self.wasted += np.where(revenue < spend, spend, 0.0)
 
-    def revenue(self) -> float:
-        """Every purchase of the period's hours, including those Meta has not reported yet."""
+    def profit_by_entity(self) -> np.ndarray:
+        out: np.ndarray = self.revenue - self.spend
+        return out
+
+    def reported_revenue_usd(self) -> float:
         total = 0.0
         for k in range(self.first_hour, self.sim.completed_hours):
-            final = self.sim.revenue_final[k]
-            revenue = final if final is not None else self.sim._pending[k][1].sum(axis=1)
-            total += float((revenue * self.to_usd).sum())
+            total += float((self.sim.reported(k)[1] * self.to_usd).sum())
         return total
 
+    def result(
+        self, scenario: Scenario, policy: str, seed: int, days: int, changes: int, refused: dict[str, int]
+    ) -> BacktestResult:
+        sim = self.sim
+        accounts = []
+        for account in sim.accounts:
+            mine = sim.holder_account == account.index
+            offset = currency_offset(account.currency)
+            spend, revenue = float(self.spend[mine].sum()) / offset, float(self.revenue[mine].sum()) / offset
+            accounts.append(
+                AccountTotals(
+                    account.account_id,
+                    account.currency,
+                    round(spend, 2),
+                    round(revenue, 2),
+                    round(revenue - spend, 2),
+                )
+            )
+        return BacktestResult(
+            scenario=scenario.name,
+            policy=policy,
+            seed=seed,
+            days=days,
+            holders=len(sim.holders),
+            spend=round(float((self.spend * self.to_usd).sum()), 2),
+            revenue=round(float((self.revenue * self.to_usd).sum()), 2),
+            wasted_spend=round(float((self.wasted * self.to_usd).sum()), 2),
+            changes=changes,
+            refused=sum(refused.values()),
+            reported_revenue=round(self.reported_revenue_usd(), 2),
+            accounts=tuple(accounts),
+            refused_by_code=dict(sorted(refused.items())),
+        )
 
-def _frame(sim: Simulator, k: int, last_change: np.ndarray, lookback: int) -> pd.DataFrame:
-    """What the hourly run would see after hour k: the trailing window as reported now."""
-    n = len(sim.holders)
-    window = sim.delivery(range(k - lookback + 1, k + 1), np.arange(n))
-    # Hours are counted from the simulator's origin; NaN: never changed.
-    changed = pd.Timestamp(sim.origin) + pd.to_timedelta(last_change, unit="h")
-    return pd.DataFrame(
-        {
-            "entity_id": [h.entity_id for h in sim.holders],
-            "campaign_id": [h.campaign_id for h in sim.holders],
-            "account_index": sim.holder_account,
-            "daily_budget": sim.budget.copy(),
-            "spend": window["spend"],
-            "revenue": np.round(window["revenue"]).astype(np.int64),
-            "impressions": window["impressions"],
-            "clicks": window["clicks"],
-            "conversions": window["conversions"],
-            "status": np.where(sim.active, "ACTIVE", "PAUSED"),
-            "learning": sim.learning_until > k + 1,
-            "last_budget_change_at": changed,
+
+class Production:
+    """One account as the hourly DAG sees it, on an in-memory snapshot store.
+
+    Each hour it reads what the Graph layer answers and keeps the snapshot rows that
+    ``metrics.live_hour`` and ``metrics.settle_day`` make of it, column by column; the
+    database's four reads it stands in for (previous cumulative, the trailing window's sums,
+    the day's rows, holder state) are the same plain filters and sums, and
+    tests/integration/test_backtest_store.py checks them against the SQL on the same rows.
+    """
+
+    def __init__(self, graph: GraphAPI, account: Account, rules: list[ScalingRule]) -> None:
+        self.graph = graph
+        self.sim = graph.sim
+        self.account = account
+        self.rules = rules
+        self.lookback = max(r.lookback_hours for r in rules)
+        self.ids = [h.entity_id for h in self.sim.holders if h.account_index == account.index]
+        self.position = {e: i for i, e in enumerate(self.ids)}
+        self.rows: dict[str, dict[int, np.ndarray]] = {m: {} for m in metrics.METRICS}
+        self.observed: dict[int, np.ndarray] = {}  # which entities have a row for hour k
+        self.local_date: dict[int, Any] = {}
+        self.cumulative: dict[str, np.ndarray] | None = None
+        self.cumulative_day: Any = None
+        self.last_change: dict[str, pd.Timestamp] = {}
+        self.settled_totals: tuple[Any, pd.DataFrame] | None = None
+        # When set, every snapshot frame and settlement made, in order (the store's conformance test).
+        self.journal: list[tuple[str, pd.DataFrame]] | None = None
+        self.holders = pd.DataFrame()
+
+    # ---- reads, as fetch and snapshot do them ------------------------------------------------
+
+    def _get(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        params = {**params, "limit": "5000"}
+        while True:
+            page = self.graph.handle("GET", path, params, version=VERSION)
+            assert isinstance(page, dict)
+            rows.extend(page["data"])
+            after = page.get("paging", {}).get("cursors", {}).get("after")
+            if "next" not in page.get("paging", {}):
+                return rows
+            params = {**params, "after": after}
+
+    def _insights(self, day: Any) -> pd.DataFrame:
+        params = {
+            "level": "adset",
+            "fields": INSIGHT_FIELDS,
+            "time_increment": "1",
+            "time_range": f'{{"since":"{day.isoformat()}","until":"{day.isoformat()}"}}',
         }
-    )
+        raw = frames.insights(
+            self._get(f"{self.account.account_id}/insights", params), self.account.currency, PURCHASE_TYPES
+        )
+        return frames.per_holder(raw, self.holders)
+
+    def observe(self, k: int) -> None:
+        """The hourly run for hour k, read live at the end of it: fetch, snapshot, settle."""
+        self.holders = frames.budget_holders(
+            self._get(f"{self.account.account_id}/adsets", {"fields": ADSET_FIELDS})
+        )
+        hour = pd.Timestamp(self.sim.hour_start(k))
+        now = pd.Timestamp(self.sim.now)
+        day = hour.tz_convert(self.account.timezone).date()
+        cumulative = self._insights(day)
+        previous = self._previous(day)
+        rows = metrics.live_hour(
+            hour, self.account.timezone, self.account.account_id, self.holders, cumulative, previous, now
+        )
+        if self.journal is not None:
+            self.journal.append(("snapshot", rows))
+        at = np.asarray([self.position[e] for e in rows["entity_id"]], dtype=np.int64)
+        n = len(self.ids)
+        for m in metrics.METRICS:
+            column = np.zeros(n, dtype=np.int64)
+            column[at] = rows[m].to_numpy(dtype=np.int64)
+            self.rows[m][k] = column
+        seen = np.zeros(n, dtype=bool)
+        seen[at] = True
+        self.observed[k] = seen
+        self.local_date[k] = day
+        to_date = {m: np.zeros(n, dtype=np.int64) for m in metrics.METRICS}
+        for m in metrics.METRICS:
+            to_date[m][at] = rows[metrics.TO_DATE[m]].to_numpy(dtype=np.int64)
+        self.cumulative, self.cumulative_day = to_date, day
+        self._settle(day - timedelta(days=1))
+
+    def _previous(self, day: Any) -> pd.DataFrame:
+        """previous_cumulative: the latest earlier live read of the same local day."""
+        if self.cumulative is None or self.cumulative_day != day:
+            return pd.DataFrame(columns=["entity_id", *metrics.TO_DATE.values()])
+        frame = pd.DataFrame({"entity_id": self.ids})
+        for m, column in metrics.TO_DATE.items():
+            frame[column] = self.cumulative[m]
+        return frame
+
+    def _settle(self, yesterday: Any) -> None:
+        hours = [k for k, d in self.local_date.items() if d == yesterday]
+        if not hours:
+            return
+        parts = []
+        for k in hours:
+            seen = self.observed[k]
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "entity_id": np.asarray(self.ids, dtype=object)[seen],
+                        "hour_start": pd.Timestamp(self.sim.hour_start(k)),
+                        "k": k,
+                        **{m: self.rows[m][k][seen] for m in ("spend", "conversions", "revenue")},
+                    }
+                )
+            )
+        totals = self._insights(yesterday)
+        if (
+            self.settled_totals is not None
+            and self.settled_totals[0] == yesterday
+            and self.settled_totals[1].equals(totals)
+        ):
+            return  # settling again to the same totals changes nothing (settle_day is idempotent)
+        self.settled_totals = (yesterday, totals)
+        day_rows = pd.concat(parts, ignore_index=True)
+        settled = metrics.settle_day(day_rows.drop(columns="k"), totals)
+        if settled.empty:
+            return
+        if self.journal is not None:
+            self.journal.append(("settlement", settled))
+        k_of = {pd.Timestamp(self.sim.hour_start(k)): k for k in hours}
+        for entity, start, conversions, revenue in zip(
+            settled["entity_id"],
+            settled["hour_start"],
+            settled["conversions"],
+            settled["revenue"],
+            strict=True,
+        ):
+            k, i = k_of[pd.Timestamp(start)], self.position[entity]
+            self.rows["conversions"][k][i] = int(conversions)
+            self.rows["revenue"][k][i] = int(revenue)
+
+    # ---- decide, as the decide step does it ----------------------------------------------------
+
+    def _window(self, k: int) -> pd.DataFrame:
+        """trailing_window: per entity, sums over the snapshot hours inside window_bounds."""
+        start, end = window_bounds(self.sim.hour_start(k), self.lookback)
+        first, last = self.sim.hour_index(start), self.sim.hour_index(end)
+        hours = [h for h in range(first, last) if h in self.observed]
+        n = len(self.ids)
+        frame = pd.DataFrame({"entity_id": self.ids})
+        for m in metrics.METRICS:
+            frame[m] = np.sum([self.rows[m][h] for h in hours], axis=0) if hours else np.zeros(n, np.int64)
+        frame["hours"] = np.sum([self.observed[h] for h in hours], axis=0) if hours else np.zeros(n, np.int64)
+        return frame[frame["hours"] > 0].reset_index(drop=True)
+
+    def _state(self) -> pd.DataFrame:
+        """holder_state: the holders as last read, with locks, base budgets and last changes."""
+        state = self.holders[
+            ["entity_id", "level", "campaign_id", "daily_budget", "status", "learning"]
+        ].copy()
+        state["locked"] = False
+        state["base_daily_budget"] = pd.array([pd.NA] * len(state), dtype="Int64")
+        state["last_budget_change_at"] = pd.to_datetime(
+            pd.Series([self.last_change.get(e) for e in state["entity_id"]], dtype=object), utc=True
+        )
+        return state
+
+    def decide(self, k: int) -> pd.DataFrame:
+        local_hour = pd.Timestamp(self.sim.hour_start(k + 1)).tz_convert(self.account.timezone).hour
+        no_profiles = pd.DataFrame({"entity_id": pd.Series(dtype=object), "confidence": [], "multiplier": []})
+        return decision_frame(
+            self._state(), self._window(k), self.rules, no_profiles, local_hour, pd.Timestamp(self.sim.now)
+        )
+
+    def write(self, decided: pd.DataFrame, refused: dict[str, int]) -> int:
+        """Write the hour's changes through the Graph layer; returns the writes accepted."""
+        changing = decided[decided["action"].isin(WRITES)]
+        done = 0
+        for entity_id, action, budget in zip(
+            changing["entity_id"], changing["action"].astype(str), changing["new_daily_budget"], strict=True
+        ):
+            params = {"status": "PAUSED"} if action == "pause" else {"daily_budget": str(int(budget))}
+            try:
+                self.graph.handle("POST", str(entity_id), params, version=VERSION)
+            except GraphError as exc:
+                code = str(exc.body.get("code"))
+                subcode = exc.body.get("error_subcode")
+                key = f"{code}/{subcode}" if subcode else code
+                refused[key] = refused.get(key, 0) + 1
+                continue
+            done += 1
+            if action != "pause":
+                self.last_change[str(entity_id)] = pd.Timestamp(self.sim.now)
+        return done
+
+
+def _simulator(scenario: Scenario, seed: int, warmup_hours: int) -> Simulator:
+    """A simulator whose clock stands ``warmup_hours`` before the scenario's start (or at its origin)."""
+    origin = scenario.start - timedelta(days=scenario.history_days)
+    clock = max(origin, scenario.start - timedelta(hours=warmup_hours))
+    return Simulator(scenario, seed=seed, clock=clock)
+
+
+def _step(sim: Simulator) -> int:
+    """Simulate the hour now running and move the clock to its end; returns its index."""
+    k = sim.completed_hours
+    sim.advance_to(sim.hour_start(k + 1))
+    return k
 
 
 def run(
@@ -182,84 +418,62 @@ def run(
         raise ValueError(f"policy: one of {', '.join(POLICIES)}, not {policy!r}")
     if days < 1:
         raise ValueError(f"days: must be at least 1, got {days}")
-    sim = Simulator(scenario, seed=seed)
-    bounds = limits(sim)
-    rules = {
-        a.index: [rule_for(policy, a.account_id, *bounds[a.index])] for a in sim.accounts if a.index in bounds
-    }
-    books = _Books(sim)
-    last_change = np.full(len(sim.holders), np.nan)
-    changes = refused = 0
     if policy == "oracle":
-        refused = _set_oracle_budgets(sim, bounds)
-        changes = len(sim.history)
+        from autoscaler.oracle import run_oracle
+
+        return run_oracle(scenario, days=days, seed=seed, progress=progress)
+    warmup = 0
+    if policy in RULE_POLICIES:
+        warmup = rule_for(policy, "act_0", 1, 1).lookback_hours + 24
+    sim = _simulator(scenario, seed, warmup)
+    bounds = limits(sim)
+    graph = GraphAPI(sim)
+    accounts = [
+        Production(graph, a, [rule_for(policy, a.account_id, *bounds[a.index])])
+        for a in sim.accounts
+        if a.index in bounds and policy in RULE_POLICIES
+    ]
+    while sim.now < scenario.start:  # the shadow period: observe, decide nothing
+        k = _step(sim)
+        for account in accounts:
+            account.observe(k)
+    books = Books(sim)
+    changes, refused = 0, dict[str, int]()
     hours = days * 24
     for step in range(hours):
-        k = sim.completed_hours
-        in_force = sim.budget.astype(float)
-        sim.advance_to(sim.hour_start(k + 1))
-        books.hour(k, in_force)
-        if policy in ("seed", "default"):
-            done, failed = _decide_and_write(sim, k, rules, last_change)
-            changes += done
-            refused += failed
+        k = _step(sim)
+        books.close_hour(k)
+        for account in accounts:
+            account.observe(k)
+            changes += account.write(account.decide(k), refused)
         if progress is not None:
             progress(step + 1, hours)
-    return BacktestResult(
-        scenario=scenario.name,
-        policy=policy,
-        seed=seed,
-        days=days,
-        holders=len(sim.holders),
-        spend=round(books.spend, 2),
-        revenue=round(books.revenue(), 2),
-        wasted_spend=round(books.wasted, 2),
-        changes=changes,
-        refused=refused,
-    )
+    return books.result(scenario, policy, seed, days, changes, refused)
 
 
-def _set_oracle_budgets(sim: Simulator, bounds: dict[int, tuple[int, int]]) -> int:
-    """Write the oracle's budgets once, at the start; returns the writes refused."""
-    budgets, keep = oracle_budgets(sim, bounds)
-    refused = 0
-    for holder in sim.holders:
-        i = holder.index
-        try:
-            if not keep[i]:
-                sim.set_status(holder, "PAUSED", actor="oracle")
-            elif budgets[i] != sim.budget[i]:
-                sim.set_budget(holder, int(budgets[i]), actor="oracle")
-        except SimulatorError:
-            refused += 1
-    return refused
+def bound(sim: Simulator, first_hour: int, bounds: dict[int, tuple[int, int]]) -> np.ndarray:
+    """Per entity, an upper bound on the profit any policy within ``bounds`` could have made
+    over the simulated hours from ``first_hour`` (minor units of its currency).
 
-
-def _decide_and_write(
-    sim: Simulator, k: int, rules: dict[int, list[ScalingRule]], last_change: np.ndarray
-) -> tuple[int, int]:
-    lookback = max(r.lookback_hours for account_rules in rules.values() for r in account_rules)
-    frame = _frame(sim, k, last_change, lookback)
-    now = pd.Timestamp(sim.hour_start(k + 1))
-    done = failed = 0
-    for account_index, account_rules in rules.items():
-        part = frame[frame["account_index"] == account_index]
-        decided = decide(with_rules(part, account_rules), now)
-        changing = decided[decided["action"].isin((*RESIZES, "pause"))]
-        for entity_id, action, budget in zip(
-            changing["entity_id"], changing["action"].astype(str), changing["new_daily_budget"], strict=True
-        ):
-            holder = sim.holder_by_id[str(entity_id)]
-            try:
-                if action == "pause":
-                    sim.set_status(holder, "PAUSED", actor="backtest")
-                else:
-                    sim.set_budget(holder, int(budget), actor="backtest")
-                    last_change[holder.index] = k + 1
-                done += 1
-            except SimulatorError:
-                failed += 1
-    return done, failed
+    For each entity-hour, the best of pausing and of the budget b in [low, min(high, ceiling)]
+    that maximises rate x (efficiency x roas_at(b) x b - b): the spend a budget can buy in an
+    hour is at most rate x b (the day's 125% cap only lowers it; rounding adds at most half a
+    minor unit), learning only lowers return,
+    and the hour's rate and efficiency do not depend on the policy.  Nothing can do better.
+    """
+    low = np.asarray([bounds[a][0] for a in sim.holder_account], dtype=float)
+    high = np.minimum(np.asarray([bounds[a][1] for a in sim.holder_account], dtype=float), sim.ceiling)
+    e = sim.elasticity
+    scale = sim.roas0 * np.power(sim.base_budget, 1.0 - e)  # revenue at budget b: scale * b**e
+    total = np.zeros(len(sim.holders))
+    for k in range(first_hour, sim.completed_hours):
+        gain = scale * sim.efficiency[k]
+        best = np.power(e * np.maximum(gain, 1e-300), 1.0 / (1.0 - e))
+        b = np.clip(best, low, np.maximum(high, low))
+        # Spend is rounded to the minor unit: half a unit more, at the best margin there is.
+        rounding = 0.5 * np.maximum(gain * np.power(low, e - 1.0) - 1.0, 0.0) * (sim.delivery_rate[k] > 0)
+        total += np.maximum(sim.delivery_rate[k] * (gain * np.power(b, e) - b), 0.0) + rounding
+    return total
 
 
 def terminal_progress(label: str) -> Callable[[int, int], None] | None:

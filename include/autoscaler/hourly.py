@@ -21,6 +21,7 @@ from autoscaler import metrics
 from autoscaler.meta import MetaClient
 from autoscaler.meta.frames import per_holder
 from autoscaler.policy import decide, with_rules
+from autoscaler.rules import ScalingRule
 from autoscaler.store import actions
 from autoscaler.store.accounts import AdAccount, get_account, upsert_account
 from autoscaler.store.evaluations import record_evaluations
@@ -160,23 +161,43 @@ def decisions(conn: Connection, account_id: str, run_hour: datetime, now: dateti
     )
     lookback = max(r.lookback_hours for r in rules)
     window = window_bounds(run_hour, lookback)
-    state = holder_state(conn, account_id)
-    sums = trailing_window(conn, account_id, *window)
+    local_hour = pd.Timestamp(run_hour + timedelta(hours=1)).tz_convert(account.timezone_name).hour
+    decided = decision_frame(
+        holder_state(conn, account_id),
+        trailing_window(conn, account_id, *window),
+        rules,
+        hour_multipliers(conn, account_id, local_hour),
+        local_hour,
+        pd.Timestamp(now),
+    )
+    return Decided(decided, account.currency, window, revisions)
+
+
+def decision_frame(
+    state: pd.DataFrame,
+    sums: pd.DataFrame,
+    rules: list[ScalingRule],
+    multipliers: pd.DataFrame,
+    local_hour: int,
+    now: pd.Timestamp,
+) -> pd.DataFrame:
+    """The hour's decisions from what the store holds (pure: the backtest calls it too).
+
+    ``state``: holder_state's columns; ``sums``: trailing_window's (per entity over the
+    window); ``multipliers``: hour_multipliers' for the local hour starting now.
+    """
     frame = state.merge(sums, on="entity_id", how="left").fillna(
-        {"spend": 0, "revenue": 0, "impressions": 0, "clicks": 0, "conversions": 0}
+        {"spend": 0, "revenue": 0, "impressions": 0, "clicks": 0, "conversions": 0, "hours": 0}
     )
     frame = frame[frame["daily_budget"].notna()]  # lifetime budgets are not scaled
-    local_hour = pd.Timestamp(run_hour + timedelta(hours=1)).tz_convert(account.timezone_name).hour
-    frame = _with_time_of_day(
-        with_rules(frame, rules), hour_multipliers(conn, account_id, local_hour), local_hour
-    )
-    decided = plan_hour(decide(frame, pd.Timestamp(now)))
+    frame = _with_time_of_day(with_rules(frame, rules), multipliers, local_hour)
+    decided = plan_hour(decide(frame, now))
     # A scaling of the base that this hour's multiplier cancels writes nothing this hour.
     cancelled = (
         decided["managed"] & decided["action"].isin(BUDGET_ACTIONS) & (decided["target"] == decided["held"])
     )
     decided.loc[cancelled, "action"] = "no_change"
-    return Decided(decided, account.currency, window, revisions)
+    return decided
 
 
 def decide_account(

@@ -7,7 +7,6 @@ import logging
 import random
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -341,7 +340,7 @@ def test_high_usage_slows_the_client_down_before_the_limit(clock: FakeClock) -> 
 
 
 def test_appsecret_proof_is_sent_and_checked(clock: FakeClock) -> None:
-    scenario = replace(load_scenario("demo"), app_secret="app-secret")
+    scenario = load_scenario("demo").model_copy(update={"app_secret": "app-secret"})
     with RunningSandbox(scenario, seed=1, wall_time=clock.time) as running:
         assert client(running.url, clock, app_secret="app-secret").get_account(ACCOUNT).currency == "USD"
         with pytest.raises(InvalidRequestError, match="appsecret_proof"):
@@ -352,7 +351,7 @@ def test_the_token_never_reaches_a_log_line_or_an_error(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = "EAA_fake_sandbox_token_for_tests"
-    scenario = replace(load_scenario("demo"), access_token=secret)
+    scenario = load_scenario("demo").model_copy(update={"access_token": secret})
     caplog.set_level(logging.DEBUG)
     with RunningSandbox(
         scenario, seed=1, faults=FaultPlan.parse("5xx=0.5,seed=2"), wall_time=clock.time

@@ -145,7 +145,7 @@ def test_planted_scenarios_plant_peaks_and_flat_ones_do_not() -> None:
 
 
 def test_scenarios_are_validated_naming_the_field() -> None:
-    with pytest.raises(ValueError, match=r"accounts\[0\].groups\[0\].kind: must be cbo or abo"):
+    with pytest.raises(ValueError, match=r"accounts\[0\].groups\[0\].kind: input should be 'cbo' or 'abo'"):
         parse_scenario({"accounts": [{"account_id": "act_1", "groups": [{"kind": "dpa", "count": 1}]}]})
     with pytest.raises(ValueError, match="start: must be on the hour"):
         parse_scenario({"start": "2026-11-02T05:30:00Z", "accounts": [{"account_id": "act_1"}]})

@@ -242,14 +242,17 @@ class GraphAPI:
 
     def _holder_for(self, object_id: str) -> tuple[str, Holder, int | None]:
         """('campaign'|'adset', holder, adset position or None) for an id."""
+        found: tuple[str, Holder, int | None] | None = None
         holder = self.sim.holder_by_id.get(object_id)
         if holder is not None and holder.level == "campaign":
-            return "campaign", holder, None
-        if object_id in self.sim.adset_owner:
+            found = "campaign", holder, None
+        elif object_id in self.sim.adset_owner:
             owner, position = self.sim.adset_owner[object_id]
-            return "adset", owner, position
-        if object_id in self._abo_campaigns:
-            return "campaign", self._abo_campaigns[object_id], None
+            found = "adset", owner, position
+        elif object_id in self._abo_campaigns:
+            found = "campaign", self._abo_campaigns[object_id], None
+        if found is not None and self._launched(found[1]):  # not launched yet: no such object
+            return found
         raise GraphError(
             400,
             f"Unsupported get request. Object with ID '{object_id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.",
@@ -311,10 +314,13 @@ class GraphAPI:
             )
         return obj
 
+    def _launched(self, holder: Holder) -> bool:
+        return bool(self.sim.launch_hour[holder.index] <= self.sim.hour_index(self.sim.now))
+
     def _campaigns(self, account: Any) -> list[dict[str, Any]]:
         seen: dict[str, None] = {}
         for h in self.sim.holders:
-            if h.account_index == account.index:
+            if h.account_index == account.index and self._launched(h):
                 seen.setdefault(h.campaign_id, None)
         return [self._campaign_obj(c) for c in seen]
 
@@ -322,7 +328,7 @@ class GraphAPI:
         return [
             self._adset_obj(adset)
             for h in self.sim.holders
-            if h.account_index == account.index
+            if h.account_index == account.index and self._launched(h)
             for adset in h.adset_ids
         ]
 
@@ -492,7 +498,7 @@ class GraphAPI:
             buckets.items(), key=lambda item: (item[0][0], item[0][2] or "")
         ):
             totals = self.sim.delivery(hours, holders)
-            for row in self._level_rows(level, account, holders, totals):
+            for row in self._level_rows(level, account, holders, totals, max(hours)):
                 if int(row["impressions"]) == 0 and float(row["spend"]) == 0:
                     continue  # Meta omits rows without delivery
                 row.update(date_start=start, date_stop=stop)
@@ -521,13 +527,13 @@ class GraphAPI:
         return buckets
 
     def _level_rows(
-        self, level: str, account: Any, holders: Any, totals: dict[str, Any]
+        self, level: str, account: Any, holders: Any, totals: dict[str, Any], hour: int
     ) -> list[dict[str, Any]]:
         per_adset: list[dict[str, Any]] = []
         for i, index in enumerate(holders):
             holder = self.sim.holders[int(index)]
             values = {k: totals[k][i] for k in totals}
-            shares = holder.adset_shares
+            shares = self.sim.adset_shares(holder, hour)
             for j, adset in enumerate(holder.adset_ids):
                 part = {
                     k: (float(v) * shares[j] if k == "revenue" else int(int(v) * shares[j]))

@@ -5,6 +5,13 @@ true return curve with diminishing returns on budget, hour-of-day and day-of-wee
 a CTR and a CPM, and pays out conversions that are reported late.  CBO campaigns' ad sets
 get fixed shares of their campaign's delivery.
 
+The world may change (each a scenario field, docs/sandbox.md): creative fatigue by age with
+refreshes, shocks to return, CPM or reporting over a time range, seasons by local date and
+weekday, an audience ceiling past which a budget under-delivers, entities launched mid-run,
+CBO ad-set shares that drift, and learning that ends after about 50 purchases or the
+configured hours, whichever first.  Every one of them is fixed by the scenario and the seed,
+never by what a policy does, so what a budget path earns can be computed for any path.
+
 Hours are simulated once, when the clock passes their end, with the budgets and statuses in
 force then; writes take effect from the hour they are made in.  Random draws come from
 streams seeded by (seed, hour, quantity), so the same scenario, seed and sequence of writes
@@ -59,12 +66,13 @@ TRAFFIC = np.array(
     ]
 )
 TRAFFIC = TRAFFIC / TRAFFIC.sum()
-WEEKDAY_EFFECT = np.array([0.97, 0.98, 1.0, 1.0, 1.02, 1.05, 1.03])  # Monday .. Sunday
+# The shape of the day-of-week effect, Monday .. Sunday; the scenario's weekday_amplitude
+# scales it (0.05: 0.97 on Mondays to 1.05 on Saturdays).
+WEEKDAY_SHAPE = np.array([-0.6, -0.4, 0.0, 0.0, 0.4, 1.0, 0.6])
 MAX_DAILY_OVERDELIVERY = 1.25  # Meta may spend up to 125% of a daily budget on one day
 BUDGET_CHANGES_PER_HOUR = 4
-SIGNIFICANT_EDIT = 0.2  # a budget change of 20% or more restarts learning
+LEARNING_WINDOW_HOURS = 7 * 24  # learning ends after ~50 purchases within 7 days of its start
 USD_CAP = 1_000_000  # Meta caps daily and lifetime budgets at USD 1M (error 1885261)
-_USD_RATE = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79, "JPY": 150.0, "KRW": 1350.0, "CAD": 1.36, "AUD": 1.52}
 
 
 class SimulatorError(Exception):
@@ -108,7 +116,7 @@ class Account:
 class Simulator:
     """All accounts of a scenario, simulated hour by hour up to the virtual clock."""
 
-    def __init__(self, scenario: Scenario, seed: int = 0) -> None:
+    def __init__(self, scenario: Scenario, seed: int = 0, clock: datetime | None = None) -> None:
         self.scenario = scenario
         self.seed = seed
         self.origin = scenario.start - timedelta(days=scenario.history_days)
@@ -139,10 +147,19 @@ class Simulator:
         self.conversions_final: list[IntArray | None] = []
         self.revenue_final: list[FloatArray | None] = []
         self._pending: dict[int, tuple[IntArray, FloatArray]] = {}
+        # What each hour was worth in expectation, and the policy-independent parts of it
+        # (backtest.py scores on these, and bounds every policy with them).
+        self.expected_revenue: list[FloatArray] = []
+        self.delivery_rate: list[
+            FloatArray
+        ] = []  # spend per unit of deliverable budget, before the day's cap
+        self.efficiency: list[FloatArray] = []  # return multiplier from time, season, shocks, fatigue
+        self._learning_start = np.full(n, -1, dtype=np.int64)
+        self._learning_conversions = np.zeros(n)
         self._day_spend = np.zeros(n)
         self._day_key = np.full(n, -1, dtype=np.int64)
         self.now = self.origin
-        self.advance_to(scenario.start)
+        self.advance_to(scenario.start if clock is None else clock)
 
     # ---- construction -------------------------------------------------------------------
 
@@ -154,6 +171,7 @@ class Simulator:
         self.planted_peaks: dict[str, list[int]] = {}
         self.planted_valleys: dict[str, list[int]] = {}
         actives: list[bool] = []
+        group_of: list[CampaignGroup] = []
         serial = 0
         for a_index, spec in enumerate(scenario.accounts):
             offset = currency_offset(spec.currency)
@@ -202,6 +220,7 @@ class Simulator:
                             params[key].append(value * offset if key in ("cpm", "aov") else value)
                         effects.append(self._hour_effect(rng, group, entity_id))
                         actives.append(bool(rng.random() >= group.paused_share))
+                        group_of.append(group)
         self._initial_budget = np.asarray(budgets, dtype=np.int64)
         self._initial_active = np.asarray(actives, dtype=bool)
         self.base_budget = self._initial_budget.astype(float)
@@ -212,6 +231,95 @@ class Simulator:
         self.elasticity = np.asarray(params["elasticity"])
         self.hour_effect = np.vstack(effects) if effects else np.ones((0, 24))
         self.holder_account = np.asarray([h.account_index for h in self.holders], dtype=np.int64)
+        self._build_world(scenario, group_of)
+
+    def _build_world(self, scenario: Scenario, group_of: list[CampaignGroup]) -> None:
+        """Per-entity facts of a changing world, from their own stream (the draws above stay as they were)."""
+        rng = np.random.default_rng([self.seed, 1_000_002])
+        n = len(self.holders)
+        self.launch_hour = np.zeros(n, dtype=np.int64)  # hour index from which an entity exists
+        self.ceiling = np.full(n, np.inf)  # deliverable daily budget, minor units
+        self.fatigue_half_life = np.full(n, np.inf)  # hours
+        self.fatigue_floor = np.ones(n)
+        self.refresh_period = np.full(n, np.inf)  # hours
+        self.refresh_phase = np.zeros(n)
+        self.share_drift = np.zeros(n)
+        start_hour = self.hour_index(scenario.start)
+        for i, group in enumerate(group_of):
+            if group.launch_day is not None:
+                self.launch_hour[i] = start_hour + round(24 * rng.uniform(*group.launch_day))
+            if group.audience_ceiling is not None:
+                self.ceiling[i] = rng.uniform(*group.audience_ceiling) * self.base_budget[i]
+            if group.fatigue is not None:
+                self.fatigue_half_life[i] = 24 * group.fatigue.half_life_days
+                self.fatigue_floor[i] = group.fatigue.floor
+                if group.fatigue.refresh_days is not None:
+                    self.refresh_period[i] = 24 * group.fatigue.refresh_days
+                    self.refresh_phase[i] = rng.uniform(0, self.refresh_period[i])
+            self.share_drift[i] = group.share_drift
+        # Which entities each shock hits: its account's (or all), then a seeded share of them.
+        self.shock_masks: list[npt.NDArray[np.bool_]] = []
+        for j, shock in enumerate(scenario.shocks):
+            mask = np.ones(n, dtype=bool)
+            if shock.account_id is not None:
+                mask &= self.holder_account == self.account_by_id[shock.account_id].index
+            picked = np.random.default_rng([self.seed, 1_000_003, j]).random(n) < shock.share
+            self.shock_masks.append(mask & picked)
+        self.shock_hours = [(self.hour_index(s.start), self.hour_index(s.end)) for s in scenario.shocks]
+        self.weekday_effect = 1.0 + scenario.weekday_amplitude * WEEKDAY_SHAPE
+        self._log_shares: dict[int, list[FloatArray]] = {}  # CBO share drift, by day, per holder
+
+    def exists(self, k: int) -> npt.NDArray[np.bool_]:
+        """Entities launched by hour k (earlier, Meta has no such object)."""
+        launched: npt.NDArray[np.bool_] = self.launch_hour <= k
+        return launched
+
+    def fatigue(self, k: int) -> FloatArray:
+        """Creative fatigue's multiplier on return at hour k (1: fresh)."""
+        age = (k - self.launch_hour).astype(float)
+        since_refresh = np.where(
+            np.isfinite(self.refresh_period) & (age >= self.refresh_phase),
+            np.mod(
+                age - self.refresh_phase, np.where(np.isfinite(self.refresh_period), self.refresh_period, 1.0)
+            ),
+            age,
+        )
+        decay = np.power(0.5, np.maximum(since_refresh, 0.0) / self.fatigue_half_life)
+        out: FloatArray = self.fatigue_floor + (1.0 - self.fatigue_floor) * decay
+        return out
+
+    def world(self, k: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(return factor, CPM factor, reported share) at hour k from shocks and seasons."""
+        n = len(self.holders)
+        roas, cpm, reported = np.ones(n), np.ones(n), np.ones(n)
+        for (start, end), mask, shock in zip(
+            self.shock_hours, self.shock_masks, self.scenario.shocks, strict=True
+        ):
+            if start <= k < end:
+                roas[mask] *= shock.roas
+                cpm[mask] *= shock.cpm
+                reported[mask] *= shock.reported
+        if self.scenario.seasons and n:
+            days = np.asarray([date.fromordinal(self._local(a.index, k)[0]) for a in self.accounts])
+            for season in self.scenario.seasons:
+                hit = ((days >= season.start) & (days <= season.end))[self.holder_account]
+                roas[hit] *= season.roas
+                cpm[hit] *= season.cpm
+        return roas, cpm, reported
+
+    def adset_shares(self, holder: Holder, k: int) -> tuple[float, ...]:
+        """A CBO campaign's ad-set shares of its delivery on hour k's day (they drift if asked)."""
+        if self.share_drift[holder.index] == 0 or len(holder.adset_ids) < 2:
+            return holder.adset_shares
+        day = max(k, 0) // 24
+        walk = self._log_shares.setdefault(holder.index, [np.log(np.asarray(holder.adset_shares))])
+        while len(walk) <= day:
+            step = np.random.default_rng([self.seed, 1_000_004, holder.index, len(walk)]).normal(
+                0.0, self.share_drift[holder.index], len(holder.adset_ids)
+            )
+            walk.append(walk[-1] + step)
+        weights = np.exp(walk[day] - walk[day].max())
+        return tuple(float(w) for w in weights / weights.sum())
 
     @staticmethod
     def _draw_budget(rng: np.random.Generator, group: CampaignGroup, offset: int) -> int:
@@ -292,53 +400,112 @@ class Simulator:
         n = len(self.holders)
         local = np.asarray([self._local(a.index, k) for a in self.accounts], dtype=np.int64).reshape(-1, 3)
         day_key = local[self.holder_account, 0] if n else np.zeros(0, dtype=np.int64)
-        local_hour = local[self.holder_account, 1] if n else np.zeros(0, dtype=np.int64)
-        weekday = local[self.holder_account, 2] if n else np.zeros(0, dtype=np.int64)
         new_day = day_key != self._day_key
         self._day_spend[new_day] = 0.0
         self._day_key = day_key
 
+        exists = self.exists(k)
+        launching = self.launch_hour == k
+        if launching.any():  # a new entity starts in learning
+            self.learning_until[launching] = k + self.scenario.learning_hours
+            self._learning_start[launching] = k
+            self._learning_conversions[launching] = 0.0
         budget = self.budget.astype(float)
-        daily_intent = np.clip(self._stream(k - k % 24, 1).normal(1.0, 0.08, n), 0.8, 1.2)
-        wanted = budget * daily_intent * TRAFFIC[local_hour] * self._stream(k, 2).lognormal(0.0, 0.1, n)
-        room = np.maximum(MAX_DAILY_OVERDELIVERY * budget - self._day_spend, 0.0)
-        spend = np.where(self.active, np.minimum(wanted, room), 0.0).round()
+        # Past the audience ceiling a budget buys nothing more: delivery and return follow
+        # the budget the audience can absorb.
+        deliverable = np.minimum(budget, self.ceiling)
+        rate, efficiency, cpm_factor, reported_share = self.conditions(k)
+        room = np.maximum(MAX_DAILY_OVERDELIVERY * deliverable - self._day_spend, 0.0)
+        spend = np.where(self.active & exists, np.minimum(deliverable * rate, room), 0.0).round()
         self._day_spend += spend
 
-        impressions = (spend * 1000.0 / self.cpm * self._stream(k, 3).lognormal(0.0, 0.15, n)).round()
-        impressions = np.where(spend > 0, np.maximum(impressions, 1), 0).astype(np.int64)
+        drawn = (
+            spend * 1000.0 / (self.cpm * cpm_factor) * self._stream(k, 3).lognormal(0.0, 0.15, n)
+        ).round()
+        impressions: IntArray = np.where(spend > 0, np.maximum(drawn, 1), 0).astype(np.int64)
         clicks = self._stream(k, 4).binomial(impressions, np.clip(self.ctr, 0, 1)).astype(np.int64)
 
-        learning = (self.learning_until > k).astype(float)
-        efficiency = self.hour_effect[np.arange(n), local_hour] * WEEKDAY_EFFECT[weekday]
-        efficiency *= 1.0 - (1.0 - self.scenario.learning_penalty) * learning
-        roas_now = self.roas0 * np.power(np.maximum(budget, 1.0) / self.base_budget, self.elasticity - 1.0)
-        expected_revenue = spend * roas_now * efficiency
-        conversions = self._stream(k, 5).poisson(expected_revenue / self.aov).astype(np.int64)
+        learning = self.learning_until > k
+        penalty = np.where(learning, self.scenario.learning_penalty, 1.0)
+        expected_revenue = spend * self.roas_at(deliverable) * efficiency * penalty
+        expected_conversions = expected_revenue / self.aov
+        conversions = self._stream(k, 5).poisson(expected_conversions).astype(np.int64)
         shape = 2.0
         revenue = self._stream(k, 6).gamma(np.maximum(conversions * shape, 1e-9), self.aov / shape)
         revenue = np.where(conversions > 0, revenue, 0.0)
+        self._end_learning(k, learning, expected_conversions)
 
-        # Late attribution: split each hour's conversions over reporting delays.
-        by_delay = (
-            self._stream(k, 7).multinomial(conversions, self.delay_weights)
+        # Late attribution: split each hour's conversions over reporting delays; what is
+        # never reported (a pixel outage) is dropped from what Meta shows, not from revenue.
+        by_delay: IntArray = (
+            self._stream(k, 7).multinomial(conversions, self.delay_weights).astype(np.int64)
             if n
             else np.zeros((0, len(self.delay_weights)), dtype=np.int64)
         )
         share = np.divide(
             by_delay, conversions[:, None], out=np.zeros(by_delay.shape), where=conversions[:, None] > 0
         )
+        value = share * revenue[:, None]
+        if (reported_share < 1).any():
+            shown = self._stream(k, 8).binomial(by_delay, np.clip(reported_share, 0, 1)[:, None])
+            value = np.divide(value * shown, by_delay, out=np.zeros(value.shape), where=by_delay > 0)
+            by_delay = shown.astype(np.int64)
         self.spend.append(spend.astype(np.int64))
         self.impressions.append(impressions)
         self.clicks.append(clicks)
+        self.expected_revenue.append(expected_revenue)
+        self.delivery_rate.append(rate)
+        self.efficiency.append(efficiency)
         self.conversions_final.append(None)
         self.revenue_final.append(None)
-        self._pending[k] = (by_delay.astype(np.int64), share * revenue[:, None])
+        self._pending[k] = (by_delay.astype(np.int64), value)
         settle = k - len(self.delay_weights) + 1
         if settle in self._pending:
             conv, rev = self._pending.pop(settle)
             self.conversions_final[settle] = conv.sum(axis=1)
             self.revenue_final[settle] = rev.sum(axis=1)
+
+    def conditions(self, k: int) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """What hour k is like, whatever the budgets: (delivery rate, efficiency, CPM factor,
+        reported share).  Spend is min(deliverable budget x rate, the day's room); expected
+        revenue is spend x roas_at(deliverable budget) x efficiency (x the learning penalty).
+        Pure in (scenario, seed, k): the oracle plans with it ahead of time."""
+        n = len(self.holders)
+        local = np.asarray([self._local(a.index, k) for a in self.accounts], dtype=np.int64).reshape(-1, 3)
+        local_hour = local[self.holder_account, 1] if n else np.zeros(0, dtype=np.int64)
+        weekday = local[self.holder_account, 2] if n else np.zeros(0, dtype=np.int64)
+        daily_intent = np.clip(self._stream(k - k % 24, 1).normal(1.0, 0.08, n), 0.8, 1.2)
+        rate = daily_intent * TRAFFIC[local_hour] * self._stream(k, 2).lognormal(0.0, 0.1, n)
+        rate = np.where(self.exists(k), rate, 0.0)
+        roas_factor, cpm_factor, reported_share = self.world(k)
+        # Dearer impressions buy fewer purchases per dollar: return falls with CPM.
+        efficiency = (
+            self.hour_effect[np.arange(n), local_hour]
+            * self.weekday_effect[weekday]
+            * roas_factor
+            / cpm_factor
+            * self.fatigue(k)
+        )
+        return rate, efficiency, cpm_factor, reported_share
+
+    def roas_at(self, budget: FloatArray) -> FloatArray:
+        """Each entity's true return at a deliverable daily budget, before time effects:
+        revenue = spend * roas0 * (budget / base) ** (elasticity - 1)."""
+        out: FloatArray = self.roas0 * np.power(
+            np.maximum(budget, 1.0) / self.base_budget, self.elasticity - 1.0
+        )
+        return out
+
+    def _end_learning(self, k: int, learning: npt.NDArray[np.bool_], conversions: FloatArray) -> None:
+        """Learning ends after ``learning_conversions`` (expected) purchases within 7 days of its
+        start, or after ``learning_hours``, whichever comes first (Meta's documented rule)."""
+        target = self.scenario.learning_conversions
+        if not target or not learning.any():
+            return
+        in_window = learning & (k - self._learning_start < LEARNING_WINDOW_HOURS)
+        self._learning_conversions += np.where(in_window, conversions, 0.0)
+        done = in_window & (self._learning_conversions >= target)
+        self.learning_until[done] = k + 1
 
     # ---- what Meta reports --------------------------------------------------------------
 
@@ -375,8 +542,7 @@ class Simulator:
     # ---- writes -------------------------------------------------------------------------
 
     def _usd_cap(self, currency: str) -> int:
-        rate = _USD_RATE.get(currency, 1.0)
-        return int(USD_CAP * rate) * currency_offset(currency)
+        return int(USD_CAP * self.scenario.usd_rate(currency)) * currency_offset(currency)
 
     def set_budget(self, holder: Holder, amount: int, actor: str = "api") -> None:
         """Set an absolute daily budget (minor units) from the current hour on."""
@@ -414,8 +580,11 @@ class Simulator:
             return
         self._change_times[holder.index] = [*recent, now]
         self.budget[holder.index] = amount
-        if abs(amount - before) / before >= SIGNIFICANT_EDIT:
-            self.learning_until[holder.index] = self.hour_index(self.now) + self.scenario.learning_hours
+        if abs(amount - before) / before >= self.scenario.learning_reset:
+            k = self.hour_index(self.now)
+            self.learning_until[holder.index] = k + self.scenario.learning_hours
+            self._learning_start[holder.index] = k
+            self._learning_conversions[holder.index] = 0.0
             self.last_significant_edit[holder.index] = now
         self.history.append(
             {
