@@ -1,84 +1,121 @@
-"""Backtest: does the autoscaler make money?  Five scenarios x five seeds x four policies.
+"""Backtest: does the autoscaler make money?  Every backtest scenario x five seeds x four policies.
 
-Each run is ``autoscaler.backtest.run`` (the simulator hour by hour, decisions through
-policy.decide) over DAYS days.  For each scenario and seed, a policy's *share* is how much of
-the oracle's profit uplift over static it achieved: (profit - static) / (oracle - static);
-1 is the oracle, 0 is doing nothing, below 0 is worse than doing nothing.  Reported as mean
-and range over the seeds, with the wasted spend next to it.
+Each run is ``autoscaler.backtest.run`` over DAYS days: the policies decide on what Meta would
+report, through production's own snapshot and decide code (docs/backtest.md); the oracle
+plans each entity's budget path knowing the world.  For each scenario and seed, a policy's
+*share* is how much of the oracle's profit uplift over static it achieved:
+(profit - static) / (oracle - static); 1 is the oracle, 0 is doing nothing, below 0 is
+worse than doing nothing.  Reported as mean and [min, max] over the seeds.
 
-Targets: the default beats the seed's literal rule in mean share and in every scenario's
-profit, and beats doing nothing (static) in every scenario.  The seed's promise (ROAS 2.2x ->
-2.8x, wasted spend $15K -> $5K a month on the $100K/month account, scenario seed-100k) is
-reported as measured, not asserted.
+Targets:
+* the oracle is an upper bound: no policy earns more than the oracle in any run (a policy
+  that did would show the oracle, not the policy, to be wrong);
+* the default earns at least static's mean profit in every scenario (reported per scenario:
+  the allocator, issue 16, is what is meant to meet it).
+The load scenarios (bench-2000, scale-100x1000) are not backtested: they exist for throughput.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import statistics
-from concurrent.futures import ProcessPoolExecutor
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from autoscaler.backtest import POLICIES
 from autoscaler.backtest import run as backtest_run
 from autoscaler.sandbox.scenario import load_scenario
 from bench.common import main, target_lines
 
-SCENARIOS = ("seed-100k", "losers", "demo", "flat", "planted")
+SCENARIOS = (
+    "seed-100k",
+    "losers",
+    "demo",
+    "flat",
+    "planted",
+    "fatigue",
+    "pixel-outage",
+    "black-friday",
+    "break-even",
+    "long-tail",
+    "late-reporting",
+)
 SEEDS = (1, 2, 3, 4, 5)
 DAYS = 14
+COMPARED = tuple(p for p in POLICIES if p not in ("static", "oracle"))
 
 
-def _one(job: tuple[str, int, str]) -> dict[str, Any]:
-    scenario, seed, policy = job
-    return backtest_run(load_scenario(scenario), days=DAYS, seed=seed, policy=policy).as_dict()
+def _one(job: tuple[str, int, str, int]) -> dict[str, Any]:
+    scenario, seed, policy, days = job
+    return backtest_run(load_scenario(scenario), days=days, seed=seed, policy=policy).as_dict()
 
 
-def run() -> dict[str, Any]:
-    jobs = [(s, seed, p) for s in SCENARIOS for seed in SEEDS for p in POLICIES]
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(_one, jobs))
+def _jobs(scenarios: tuple[str, ...], seeds: tuple[int, ...], days: int) -> list[tuple[str, int, str, int]]:
+    jobs = [(s, seed, p, days) for s in scenarios for seed in seeds for p in POLICIES]
+    # The rule policies take longest (production's code every hour): start them first.
+    return sorted(jobs, key=lambda j: j[2] in ("static", "oracle"))
+
+
+def run(
+    scenarios: tuple[str, ...] = SCENARIOS, seeds: tuple[int, ...] = SEEDS, days: int = DAYS
+) -> dict[str, Any]:
+    jobs = _jobs(scenarios, seeds, days)
+    started = time.perf_counter()
+    results: list[dict[str, Any]] = []
+    workers = max(1, min(os.cpu_count() or 1, 4))
+    columns = (TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=False) as bar, ProcessPoolExecutor(max_workers=workers) as pool:
+        task = bar.add_task("runs", total=len(jobs))
+        for future in as_completed([pool.submit(_one, job) for job in jobs]):
+            results.append(future.result())
+            bar.advance(task)
+    elapsed = time.perf_counter() - started
     by = {(r["scenario"], r["seed"], r["policy"]): r for r in results}
     table = []
-    for scenario in SCENARIOS:
+    beaten: list[str] = []
+    for scenario in scenarios:
         row: dict[str, Any] = {"scenario": scenario}
         for policy in POLICIES:
-            runs = [by[(scenario, seed, policy)] for seed in SEEDS]
+            runs = [by[(scenario, seed, policy)] for seed in seeds]
             row[f"{policy}_profit"] = statistics.mean(r["profit"] for r in runs)
             row[f"{policy}_roas"] = statistics.mean(r["roas"] for r in runs)
             row[f"{policy}_wasted"] = statistics.mean(r["wasted_spend"] for r in runs)
             row[f"{policy}_changes"] = statistics.mean(r["changes"] for r in runs)
-            if policy in ("seed", "default"):
-                shares = []
-                for seed in SEEDS:
-                    static = by[(scenario, seed, "static")]["profit"]
-                    oracle = by[(scenario, seed, "oracle")]["profit"]
-                    shares.append((by[(scenario, seed, policy)]["profit"] - static) / (oracle - static))
-                row[f"{policy}_share"] = statistics.mean(shares)
-                row[f"{policy}_share_range"] = [min(shares), max(shares)]
+            row[f"{policy}_refused"] = statistics.mean(r["refused"] for r in runs)
+        for policy in COMPARED:
+            shares = []
+            for seed in seeds:
+                static = by[(scenario, seed, "static")]["profit"]
+                oracle = by[(scenario, seed, "oracle")]["profit"]
+                mine = by[(scenario, seed, policy)]["profit"]
+                if mine > oracle:
+                    beaten.append(f"{policy} on {scenario} seed {seed}: {mine:,.0f} > oracle {oracle:,.0f}")
+                shares.append((mine - static) / (oracle - static) if oracle != static else 0.0)
+            row[f"{policy}_share"] = statistics.mean(shares)
+            row[f"{policy}_share_range"] = [min(shares), max(shares)]
         table.append(row)
-    mean_share = {p: statistics.mean(r[f"{p}_share"] for r in table) for p in ("seed", "default")}
-    total_profit = {p: sum(r[f"{p}_profit"] for r in table) for p in POLICIES}
-    seed100k = next(r for r in table if r["scenario"] == "seed-100k")
+    mean_share = {p: statistics.mean(r[f"{p}_share"] for r in table) for p in COMPARED}
     return {
-        "days": DAYS,
-        "seeds": list(SEEDS),
-        "runs": results,
+        "days": days,
+        "seeds": list(seeds),
+        "scenarios": list(scenarios),
+        "elapsed_s": round(elapsed, 1),
+        "workers": workers,
+        "runs": sorted(results, key=lambda r: (r["scenario"], r["seed"], r["policy"])),
         "table": table,
         "mean_share": mean_share,
-        "promise": {
-            "static_roas": seed100k["static_roas"],
-            "default_roas": seed100k["default_roas"],
-            "seed_roas": seed100k["seed_roas"],
-            "static_wasted_per_30_days": seed100k["static_wasted"] * 30 / DAYS,
-            "default_wasted_per_30_days": seed100k["default_wasted"] * 30 / DAYS,
-            "seed_wasted_per_30_days": seed100k["seed_wasted"] * 30 / DAYS,
-        },
-        "total_profit": total_profit,
+        "oracle_beaten": beaten,
+        "default_at_least_static": {r["scenario"]: r["default_profit"] >= r["static_profit"] for r in table},
         "targets": {
-            "default_beats_seed_in_mean_share": mean_share["default"] > mean_share["seed"],
-            "default_beats_static_in_every_scenario": all(r["default_share"] > 0 for r in table),
-            "default_beats_seed_in_every_scenario": all(
-                r["default_profit"] > r["seed_profit"] for r in table
+            "no_policy_earns_more_than_the_oracle": not beaten,
+        },
+        "reported": {
+            "default_at_least_static_in_every_scenario": all(
+                r["default_profit"] >= r["static_profit"] for r in table
             ),
         },
     }
@@ -86,11 +123,12 @@ def run() -> dict[str, Any]:
 
 def report(result: dict[str, Any]) -> str:
     lines = [
-        f"backtest: {len(SCENARIOS)} scenarios x {len(result['seeds'])} seeds x {len(POLICIES)} policies, "
-        f"{result['days']} days each; profit in USD (mean over seeds); share = (profit - static) / "
-        "(oracle - static), mean [min, max]",
-        f"  {'scenario':<10} {'static':>10} {'oracle':>10} {'seed':>10} {'seed share':>22} "
-        f"{'default':>10} {'default share':>22} {'wasted s/seed/def':>22}",
+        f"backtest: {len(result['scenarios'])} scenarios x {len(result['seeds'])} seeds x {len(POLICIES)} policies, "
+        f"{result['days']} days each, {result['elapsed_s']:.0f} s on {result['workers']} processes; profit in USD "
+        "(mean over seeds); share = (profit - static) / (oracle - static), mean [min, max]",
+        f"  {'scenario':<15} {'static':>10} {'oracle':>10} "
+        + " ".join(f"{p:>10} {p + ' share':>24}" for p in COMPARED)
+        + "  default >= static",
     ]
     for r in result["table"]:
 
@@ -99,22 +137,20 @@ def report(result: dict[str, Any]) -> str:
             return f"{row[f'{p}_share']:+.2f} [{low:+.2f}, {high:+.2f}]"
 
         lines.append(
-            f"  {r['scenario']:<10} {r['static_profit']:>10,.0f} {r['oracle_profit']:>10,.0f} "
-            f"{r['seed_profit']:>10,.0f} {share('seed'):>22} {r['default_profit']:>10,.0f} {share('default'):>22} "
-            f"{r['static_wasted']:>7,.0f}/{r['seed_wasted']:>6,.0f}/{r['default_wasted']:>6,.0f}"
+            f"  {r['scenario']:<15} {r['static_profit']:>10,.0f} {r['oracle_profit']:>10,.0f} "
+            + " ".join(f"{r[f'{p}_profit']:>10,.0f} {share(p):>24}" for p in COMPARED)
+            + f"  {'yes' if r['default_profit'] >= r['static_profit'] else 'NO'}"
         )
-    p = result["promise"]
-    lines.append(
-        f"  mean share: seed {result['mean_share']['seed']:+.2f}, default {result['mean_share']['default']:+.2f}"
-    )
-    lines.append(
-        f"  the seed's promise on seed-100k (2.2x -> 2.8x; $15K -> $5K wasted a month): ROAS static "
-        f"{p['static_roas']:.2f}, seed {p['seed_roas']:.2f}, default {p['default_roas']:.2f}; wasted per 30 days "
-        f"static ${p['static_wasted_per_30_days']:,.0f}, seed ${p['seed_wasted_per_30_days']:,.0f}, "
-        f"default ${p['default_wasted_per_30_days']:,.0f}"
-    )
+    lines.append("  mean share: " + ", ".join(f"{p} {v:+.2f}" for p, v in result["mean_share"].items()))
+    for line in result["oracle_beaten"]:
+        lines.append(f"  ORACLE BEATEN: {line}")
     return "\n".join(lines + target_lines(result))
 
 
 if __name__ == "__main__":
-    main("backtest", run, report)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", nargs="*", default=list(SCENARIOS))
+    parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS))
+    parser.add_argument("--days", type=int, default=DAYS)
+    args = parser.parse_args()
+    main("backtest", lambda: run(tuple(args.scenarios), tuple(args.seeds), args.days), report)

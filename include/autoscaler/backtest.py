@@ -224,6 +224,7 @@ class Production:
         self.cumulative_day: Any = None
         self.last_change: dict[str, pd.Timestamp] = {}
         self.settled_totals: tuple[Any, pd.DataFrame] | None = None
+        self.final_day: Any = None  # the last local day whose totals can no longer change
         # When set, every snapshot frame and settlement made, in order (the store's conformance test).
         self.journal: list[tuple[str, pd.DataFrame]] | None = None
         self.holders = pd.DataFrame()
@@ -295,9 +296,14 @@ class Production:
         return frame
 
     def _settle(self, yesterday: Any) -> None:
+        if yesterday == self.final_day:
+            return
         hours = [k for k, d in self.local_date.items() if d == yesterday]
         if not hours:
             return
+        # Once every hour of the day is past its last reporting delay, Meta's totals for it
+        # cannot change: one more settlement, then none (settling to the same totals is a no-op).
+        final = all(self.sim.conversions_final[k] is not None for k in hours)
         parts = []
         for k in hours:
             seen = self.observed[k]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from autoscaler.sandbox.scenario import load_scenario, parse_scenario
+from autoscaler.sandbox.graph import GraphAPI
 from autoscaler.sandbox.simulator import MAX_DAILY_OVERDELIVERY, Simulator, SimulatorError
 
 
@@ -153,3 +154,116 @@ def test_scenarios_are_validated_naming_the_field() -> None:
         parse_scenario(
             {"accounts": [{"account_id": "act_1", "groups": [{"kind": "abo", "count": 1, "roas": [5, 1]}]}]}
         )
+
+
+# ---- a world that changes ---------------------------------------------------------------------
+
+
+def _world(**extra: object) -> Simulator:
+    group = {"kind": "abo", "count": 2, "daily_budget": [100, 100], "roas": 3.0, "hour_effects": "flat"}
+    group.update({k: v for k, v in extra.items() if k in ("fatigue", "audience_ceiling", "launch_day")})
+    scenario = {
+        "start": "2026-11-30T05:00:00Z",
+        "history_days": 1,
+        "weekday_amplitude": 0,
+        "accounts": [{"account_id": "act_1", "timezone": "UTC", "groups": [group]}],
+        **{k: v for k, v in extra.items() if k not in ("fatigue", "audience_ceiling", "launch_day")},
+    }
+    return Simulator(parse_scenario(scenario), seed=5)
+
+
+def test_fatigue_wears_return_down_with_age_and_a_refresh_restores_it() -> None:
+    sim = _world(fatigue={"half_life_days": 2, "floor": 0.4, "refresh_days": 6})
+    start = sim.completed_hours
+    young, old = sim.fatigue(0), sim.fatigue(48)
+    assert np.allclose(young, 1.0)
+    assert np.allclose(old, 0.7)  # half way from 1 to the floor after one half-life
+    later = [sim.fatigue(start + h) for h in range(0, 24 * 12)]
+    assert min(f.min() for f in later) >= 0.4
+    jumps = [h for h in range(1, len(later)) if (later[h] > later[h - 1] + 0.05).any()]
+    assert jumps, "a refresh brings return back up"
+
+
+def test_a_pixel_outage_hides_purchases_that_still_happen() -> None:
+    sim = _world(shocks=[{"from": "2026-11-30T05:00:00Z", "to": "2026-12-01T05:00:00Z", "reported": 0}])
+    sim.advance_to(sim.now + timedelta(days=1, hours=14))  # past the outage and every delay
+    outage = range(sim.hour_index(datetime(2026, 11, 30, 5, tzinfo=UTC)), sim.hour_index(datetime(2026, 12, 1, 5, tzinfo=UTC)))
+    assert sum(float(sim.expected_revenue[k].sum()) for k in outage) > 0
+    assert sum(int(sim.reported(k)[0].sum()) for k in outage) == 0
+    after = range(outage.stop, outage.stop + 12)
+    assert sum(int(sim.reported(k)[0].sum()) for k in after) > 0
+
+
+def test_an_auction_where_cpm_doubles_halves_return_and_impressions() -> None:
+    calm = _world()
+    dear = _world(shocks=[{"from": "2026-11-29T00:00:00Z", "to": "2026-12-02T00:00:00Z", "cpm": 2}])
+    k = calm.completed_hours - 1
+    assert np.allclose(dear.efficiency[k], calm.efficiency[k] / 2)
+    assert dear.impressions[k].sum() < 0.7 * calm.impressions[k].sum()
+
+
+def test_a_season_raises_return_on_its_local_dates_only() -> None:
+    sim = _world(seasons=[{"from": "2026-11-30", "to": "2026-11-30", "roas": 1.5}])
+    base = _world()
+    sim.advance_to(sim.now + timedelta(days=2))
+    base.advance_to(base.now + timedelta(days=2))
+    on = sim.hour_index(datetime(2026, 11, 30, 12, tzinfo=UTC))
+    off = sim.hour_index(datetime(2026, 12, 1, 12, tzinfo=UTC))
+    assert np.allclose(sim.efficiency[on], 1.5 * base.efficiency[on])
+    assert np.allclose(sim.efficiency[off], base.efficiency[off])
+
+
+def test_past_the_audience_ceiling_a_bigger_budget_buys_nothing_more() -> None:
+    capped, open_ = _world(audience_ceiling=1.5), _world()
+    for sim in (capped, open_):
+        for holder in sim.holders:
+            sim.set_budget(holder, int(sim.budget[holder.index]) * 4)
+        sim.advance_to(sim.now + timedelta(days=1))
+    day = range(open_.completed_hours - 24, open_.completed_hours)
+    assert sum(capped.spend[k].sum() for k in day) < 0.45 * sum(open_.spend[k].sum() for k in day)
+
+
+def test_an_entity_launched_mid_run_does_not_exist_before_and_starts_learning() -> None:
+    sim = _world(launch_day=[2, 2])
+    graph = GraphAPI(sim)
+    listed = graph.handle("GET", "act_1/adsets", {"fields": "id"}, version="v0")
+    assert isinstance(listed, dict) and listed["data"] == []
+    sim.advance_to(sim.now + timedelta(days=2, hours=1))
+    assert all(sim.spend[k].sum() == 0 for k in range(sim.completed_hours - 2))
+    listed = graph.handle("GET", "act_1/adsets", {"fields": "id"}, version="v0")
+    assert isinstance(listed, dict) and len(listed["data"]) == 2
+    assert all(sim.is_learning(h) for h in sim.holders)
+
+
+def test_learning_ends_after_fifty_purchases_before_its_hours_run_out() -> None:
+    sim = _world(learning_hours=720, learning_conversions=50)
+    holder = sim.holders[0]
+    sim.set_budget(holder, int(sim.budget[0]) * 20)  # big enough to buy 50 purchases in days
+    assert sim.is_learning(holder)
+    sim.advance_to(sim.now + timedelta(days=10))
+    assert not sim.is_learning(holder)
+    patient = _world(learning_hours=720, learning_conversions=0)
+    patient.set_budget(patient.holders[0], int(patient.budget[0]) * 20)
+    patient.advance_to(patient.now + timedelta(days=10))
+    assert patient.is_learning(patient.holders[0])
+
+
+def test_the_learning_reset_size_is_the_scenarios() -> None:
+    sim = _world(learning_reset=0.5)
+    holder = sim.holders[0]
+    sim.set_budget(holder, int(sim.budget[0] * 1.4))
+    assert not sim.is_learning(holder)
+    sim.set_budget(holder, int(sim.budget[0] * 2))
+    assert sim.is_learning(holder)
+
+
+def test_cbo_ad_set_shares_drift_day_by_day_and_still_add_up() -> None:
+    scenario = parse_scenario(
+        {"accounts": [{"account_id": "act_1", "groups": [{"kind": "cbo", "count": 1, "adsets_per_campaign": 3, "share_drift": 0.3}]}]}
+    )
+    sim = Simulator(scenario, seed=2)
+    holder = sim.holders[0]
+    days = [sim.adset_shares(holder, 24 * d) for d in range(5)]
+    assert all(abs(sum(s) - 1.0) < 1e-9 for s in days)
+    assert len(set(days)) == 5
+    assert sim.adset_shares(holder, 24 * 3) == days[3]  # the same day, the same shares

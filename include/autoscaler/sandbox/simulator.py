@@ -238,6 +238,7 @@ class Simulator:
         rng = np.random.default_rng([self.seed, 1_000_002])
         n = len(self.holders)
         self.launch_hour = np.zeros(n, dtype=np.int64)  # hour index from which an entity exists
+        self.launches_mid_run = np.zeros(n, dtype=bool)
         self.ceiling = np.full(n, np.inf)  # deliverable daily budget, minor units
         self.fatigue_half_life = np.full(n, np.inf)  # hours
         self.fatigue_floor = np.ones(n)
@@ -248,6 +249,7 @@ class Simulator:
         for i, group in enumerate(group_of):
             if group.launch_day is not None:
                 self.launch_hour[i] = start_hour + round(24 * rng.uniform(*group.launch_day))
+                self.launches_mid_run[i] = True
             if group.audience_ceiling is not None:
                 self.ceiling[i] = rng.uniform(*group.audience_ceiling) * self.base_budget[i]
             if group.fatigue is not None:
@@ -405,7 +407,7 @@ class Simulator:
         self._day_key = day_key
 
         exists = self.exists(k)
-        launching = self.launch_hour == k
+        launching = self.launches_mid_run & (self.launch_hour == k)
         if launching.any():  # a new entity starts in learning
             self.learning_until[launching] = k + self.scenario.learning_hours
             self._learning_start[launching] = k
