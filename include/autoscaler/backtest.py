@@ -304,6 +304,16 @@ class Production:
         # Once every hour of the day is past its last reporting delay, Meta's totals for it
         # cannot change: one more settlement, then none (settling to the same totals is a no-op).
         final = all(self.sim.conversions_final[k] is not None for k in hours)
+        totals = self._insights(yesterday)
+        if final:
+            self.final_day = yesterday
+        if (
+            self.settled_totals is not None
+            and self.settled_totals[0] == yesterday
+            and self.settled_totals[1].equals(totals)
+        ):
+            return  # settling again to the same totals changes nothing (settle_day is idempotent)
+        self.settled_totals = (yesterday, totals)
         parts = []
         for k in hours:
             seen = self.observed[k]
@@ -312,21 +322,12 @@ class Production:
                     {
                         "entity_id": np.asarray(self.ids, dtype=object)[seen],
                         "hour_start": pd.Timestamp(self.sim.hour_start(k)),
-                        "k": k,
                         **{m: self.rows[m][k][seen] for m in ("spend", "conversions", "revenue")},
                     }
                 )
             )
-        totals = self._insights(yesterday)
-        if (
-            self.settled_totals is not None
-            and self.settled_totals[0] == yesterday
-            and self.settled_totals[1].equals(totals)
-        ):
-            return  # settling again to the same totals changes nothing (settle_day is idempotent)
-        self.settled_totals = (yesterday, totals)
         day_rows = pd.concat(parts, ignore_index=True)
-        settled = metrics.settle_day(day_rows.drop(columns="k"), totals)
+        settled = metrics.settle_day(day_rows, totals)
         if settled.empty:
             return
         if self.journal is not None:

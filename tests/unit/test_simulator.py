@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from autoscaler.sandbox.scenario import load_scenario, parse_scenario
 from autoscaler.sandbox.graph import GraphAPI
+from autoscaler.sandbox.scenario import load_scenario, parse_scenario
 from autoscaler.sandbox.simulator import MAX_DAILY_OVERDELIVERY, Simulator, SimulatorError
 
 
@@ -187,7 +187,10 @@ def test_fatigue_wears_return_down_with_age_and_a_refresh_restores_it() -> None:
 def test_a_pixel_outage_hides_purchases_that_still_happen() -> None:
     sim = _world(shocks=[{"from": "2026-11-30T05:00:00Z", "to": "2026-12-01T05:00:00Z", "reported": 0}])
     sim.advance_to(sim.now + timedelta(days=1, hours=14))  # past the outage and every delay
-    outage = range(sim.hour_index(datetime(2026, 11, 30, 5, tzinfo=UTC)), sim.hour_index(datetime(2026, 12, 1, 5, tzinfo=UTC)))
+    outage = range(
+        sim.hour_index(datetime(2026, 11, 30, 5, tzinfo=UTC)),
+        sim.hour_index(datetime(2026, 12, 1, 5, tzinfo=UTC)),
+    )
     assert sum(float(sim.expected_revenue[k].sum()) for k in outage) > 0
     assert sum(int(sim.reported(k)[0].sum()) for k in outage) == 0
     after = range(outage.stop, outage.stop + 12)
@@ -227,11 +230,13 @@ def test_an_entity_launched_mid_run_does_not_exist_before_and_starts_learning() 
     sim = _world(launch_day=[2, 2])
     graph = GraphAPI(sim)
     listed = graph.handle("GET", "act_1/adsets", {"fields": "id"}, version="v0")
-    assert isinstance(listed, dict) and listed["data"] == []
+    assert isinstance(listed, dict)
+    assert listed["data"] == []
     sim.advance_to(sim.now + timedelta(days=2, hours=1))
     assert all(sim.spend[k].sum() == 0 for k in range(sim.completed_hours - 2))
     listed = graph.handle("GET", "act_1/adsets", {"fields": "id"}, version="v0")
-    assert isinstance(listed, dict) and len(listed["data"]) == 2
+    assert isinstance(listed, dict)
+    assert len(listed["data"]) == 2
     assert all(sim.is_learning(h) for h in sim.holders)
 
 
@@ -259,7 +264,14 @@ def test_the_learning_reset_size_is_the_scenarios() -> None:
 
 def test_cbo_ad_set_shares_drift_day_by_day_and_still_add_up() -> None:
     scenario = parse_scenario(
-        {"accounts": [{"account_id": "act_1", "groups": [{"kind": "cbo", "count": 1, "adsets_per_campaign": 3, "share_drift": 0.3}]}]}
+        {
+            "accounts": [
+                {
+                    "account_id": "act_1",
+                    "groups": [{"kind": "cbo", "count": 1, "adsets_per_campaign": 3, "share_drift": 0.3}],
+                }
+            ]
+        }
     )
     sim = Simulator(scenario, seed=2)
     holder = sim.holders[0]
