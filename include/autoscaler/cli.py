@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from autoscaler import __version__
 
@@ -26,10 +26,84 @@ if TYPE_CHECKING:
 log = logging.getLogger("autoscaler")
 
 Handler = Callable[[argparse.Namespace], int]
+ACTION_STATUSES = (
+    "pending_approval",
+    "approved",
+    "rejected",
+    "expired",
+    "executed",
+    "failed",
+    "drifted",
+    "simulated",
+)
+
+
+def _account_id(value: str) -> str:
+    """argparse type: act_ and 1-20 ASCII digits, as the database keeps them."""
+    import re
+
+    if not re.fullmatch(r"act_[0-9]{1,20}", value):
+        raise argparse.ArgumentTypeError(f"must be act_ followed by 1 to 20 digits 0-9, got {value!r}")
+    return value
 
 
 class CommandError(Exception):
     """A user-facing failure: printed as one line, exit status 2."""
+
+
+def _moment(value: str, option: str) -> Any:
+    """An ISO time with a time zone, as a UTC pandas Timestamp; CommandError naming ``option``."""
+    import pandas as pd
+
+    try:
+        moment = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        raise CommandError(f"{option}: not an ISO time, e.g. 2026-11-02T15:00:00Z (got {value!r})") from None
+    if pd.isna(moment) or moment.tzinfo is None:
+        raise CommandError(f"{option}: give a time zone, e.g. 2026-11-02T15:00:00Z (got {value!r})")
+    if not 2000 <= moment.year <= 2100:
+        raise CommandError(f"{option}: must be between the years 2000 and 2100 (got {value!r})")
+    return moment.tz_convert("UTC")
+
+
+def _person(value: str) -> str:
+    """argparse type for --by: a name the audit trail can record (rules.PersonName)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from autoscaler.rules import PersonName
+
+    try:
+        return str(TypeAdapter(PersonName).validate_python(value))
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def _reason(value: str) -> str:
+    """argparse type for --reason: text the audit trail can record."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from autoscaler.rules import PlainText
+
+    try:
+        return str(TypeAdapter(PlainText).validate_python(value))
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    """argparse type: a whole number in [low, high]."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {value!r}") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {number}")
+        return number
+
+    return parse
 
 
 def _print_json(data: Any) -> None:
@@ -117,9 +191,10 @@ def _audit_db(args: argparse.Namespace) -> Iterator[Engine]:
 
 
 def _accounts_add(args: argparse.Namespace) -> int:
-    from autoscaler.store.accounts import AdAccount, upsert_account
+    from autoscaler.store.accounts import AdAccount, upsert_account, validate_account
 
-    account = AdAccount(args.account_id, args.currency.upper(), args.timezone, args.name)
+    account = AdAccount(args.account_id, args.currency.strip().upper(), args.timezone, args.name)
+    validate_account(account)  # before the database is even started: one line naming the field
     with _audit_db(args) as engine, engine.begin() as conn:
         upsert_account(conn, account)
     print(f"recorded {account.account_id} ({account.currency}, {account.timezone_name})")
@@ -227,9 +302,7 @@ def _profiles_learn(args: argparse.Namespace) -> int:
     from autoscaler.daily import learn_account
     from autoscaler.store.rules import enabled_accounts
 
-    now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
-    if now.tzinfo is None:
-        raise CommandError("--now: give a time zone, e.g. 2026-11-30T09:00:00Z")
+    now = _moment(args.now, "--now").to_pydatetime() if args.now else datetime.now(UTC)
     with _audit_db(args) as engine:
         if args.account:
             accounts = list(args.account)
@@ -302,9 +375,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         metrics = sys.stdin.read() if args.metrics == "-" else Path(args.metrics).read_text(encoding="utf-8")
     except OSError as exc:
         raise CommandError(f"cannot read {args.metrics}: {exc.strerror}") from None
-    now = pd.Timestamp(args.now) if args.now else pd.Timestamp.now(tz="UTC")
-    if now.tzinfo is None:
-        raise CommandError("--now: give a time zone, e.g. 2026-11-02T15:00:00Z")
+    now = _moment(args.now, "--now") if args.now else pd.Timestamp.now(tz="UTC")
     decisions = evaluate(rule, metrics, now=now, currency=args.currency)
     if args.format == "csv":
         sys.stdout.write(decisions.to_csv(index=False))
@@ -314,6 +385,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 # ---- backtest ------------------------------------------------------------------------------
+
+
+def _builtin_scenarios() -> tuple[str, ...]:
+    from autoscaler.sandbox.scenario import BUILT_IN
+
+    return BUILT_IN
 
 
 def _backtest(args: argparse.Namespace) -> int:
@@ -343,7 +420,8 @@ def _backtest(args: argparse.Namespace) -> int:
     first = results[0]
     print(
         f"{scenario.name}: {first.holders} budget holders, {args.days} days, seed {args.seed}; "
-        "money in USD (the simulator's fixed rates), revenue including purchases reported late"
+        "money in USD at the sandbox's stated rates (sandbox/fx.py); revenue is what the spend "
+        "earned in expectation, reported or not"
     )
     rows = [
         {
@@ -405,10 +483,15 @@ def _sandbox_serve(args: argparse.Namespace) -> int:
 # ---- wiring --------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the house's error shape: one line naming the option, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="autoscaler", description="Meta ad-budget autoscaler for Airflow 3."
-    )
+    parser = _Parser(prog="autoscaler", description="Meta ad-budget autoscaler for Airflow 3.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -446,10 +529,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--actor", default="cli", help="who is creating it (recorded)")
     db_option(p)
     p = add(rules, "list", _rules_list, "list rules as JSON (money in major units)")
-    p.add_argument("--account", help="only this act_<digits>")
+    p.add_argument("--account", type=_account_id, help="only this act_<digits>")
     db_option(p)
     p = add(rules, "delete", _rules_delete, "disable and mark a rule deleted")
-    p.add_argument("rule_id", type=int)
+    p.add_argument("rule_id", type=_bounded(1, 2**63 - 1))
     p.add_argument("--actor", default="cli")
     db_option(p)
     acts = commands.add_parser("actions", help="scaling actions and approvals").add_subparsers(
@@ -457,14 +540,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for verb in ("approve", "reject"):
         p = add(acts, verb, _actions_decide, f"{verb} a pending action (recorded with who and why)")
-        p.add_argument("action_id", type=int)
-        p.add_argument("--by", required=True, help="who decides (recorded)")
-        p.add_argument("--reason", help="why (recorded)")
+        p.add_argument("action_id", type=_bounded(1, 2**63 - 1))
+        p.add_argument("--by", required=True, type=_person, help="who decides (recorded)")
+        p.add_argument("--reason", type=_reason, help="why (recorded)")
         db_option(p)
     p = add(acts, "list", _actions_list, "list actions, newest first (money in major units)")
-    p.add_argument("--account")
-    p.add_argument("--status", help="e.g. pending_approval")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--account", type=_account_id)
+    p.add_argument("--status", choices=ACTION_STATUSES, help="e.g. pending_approval")
+    p.add_argument("--limit", type=_bounded(1, 10_000), default=50, help="at most this many (1-10000)")
     db_option(p)
 
     profiles = commands.add_parser("profiles", help="optimal-hour profiles").add_subparsers(
@@ -494,9 +577,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--now", help="evaluation time for cooldowns (default: now)")
 
     p = add(commands, "backtest", _backtest, "run a policy against the simulator and count what it earned")
-    p.add_argument("--scenario", required=True, help="a built-in scenario name or a scenario JSON file")
-    p.add_argument("--days", type=int, default=14)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--scenario",
+        required=True,
+        help="a scenario JSON file or a built-in scenario: " + ", ".join(_builtin_scenarios()),
+    )
+    p.add_argument("--days", type=int, default=14, help="days backtested (default 14)")
+    p.add_argument("--seed", type=int, default=1, help="the simulator's seed (default 1)")
     p.add_argument("--policy", choices=("static", "seed", "default", "oracle", "all"), default="all")
     p.add_argument("--format", choices=("table", "json"), default="table")
 
@@ -556,6 +643,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as exc:
         print(f"autoscaler: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("autoscaler: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        # Nothing a person typed should get here; if something does, they read one line (with
+        # the database's own words, never the SQL and its parameters) and the traceback goes
+        # to the log at debug level (-v).
+        log.debug("unexpected failure", exc_info=True)
+        print(f"autoscaler: error: {_unexpected(exc)} (run with -v for details)", file=sys.stderr)
+        return 1
+
+
+def _unexpected(exc: Exception) -> str:
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return f"the database refused: {str(exc.orig).splitlines()[0]}"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}"
 
 
 if __name__ == "__main__":

@@ -7,14 +7,23 @@ status, conversions, last_budget_change_at, learning, locked.
 
 from __future__ import annotations
 
+import csv
 import io
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from autoscaler.money import MoneyError, currency_offset, to_major
+from autoscaler.money import (
+    MoneyError,
+    currency_code,
+    currency_offset,
+    max_daily_budget_minor,
+    money_text,
+    to_major,
+)
 from autoscaler.policy import decide, reasoning, with_rules
 from autoscaler.rules import ScalingRule
 
@@ -37,9 +46,19 @@ class MetricsFileError(ValueError):
 
 
 def _parse(text: str) -> pd.DataFrame:
+    # Every cell as text: money is parsed exactly from its decimal digits below, never through
+    # binary floating point; and no cell is read as NaN behind our back.
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype={"entity_id": str, "campaign_id": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        with warnings.catch_warnings():
+            # index_col=False: a row with an extra field must not turn the first column into
+            # an index (which shifts every value onto the wrong entity); pandas then warns.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, index_col=False)
+    except pd.errors.ParserWarning:
+        raise MetricsFileError(_ragged_row(text)) from None
+    except pd.errors.ParserError:
+        raise MetricsFileError(_ragged_row(text)) from None
+    except pd.errors.EmptyDataError as exc:
         raise MetricsFileError(f"not a readable CSV: {exc}") from None
     frame.columns = [c.strip() for c in frame.columns]
     missing = [c for c in REQUIRED if c not in frame.columns]
@@ -51,59 +70,129 @@ def _parse(text: str) -> pd.DataFrame:
     return frame
 
 
+def _ragged_row(text: str) -> str:
+    """The first row whose field count differs from the header's, named by line and entity."""
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, [])
+    for row in rows:
+        if len(row) != len(header) and row:
+            entity = row[0] if header and header[0].strip() == "entity_id" else "?"
+            return f"line {rows.line_num} (entity {entity!r}) has {len(row)} fields, the header {len(header)}"
+    return "not a readable CSV"
+
+
 def _currency(frame: pd.DataFrame, default: str) -> tuple[str, int]:
     currency = default
     if "currency" in frame.columns:
-        currencies = set(frame["currency"].dropna().str.upper())
+        currencies = set(frame["currency"].str.strip().str.upper()) - {""}
         if len(currencies) > 1:
             raise MetricsFileError(
                 f"currency: one file holds one account's currency, got {', '.join(sorted(currencies))}"
             )
         currency = currencies.pop() if currencies else default
     try:
+        currency = currency_code(currency)
         return currency, currency_offset(currency)
     except MoneyError as exc:
         raise MetricsFileError(str(exc)) from None
 
 
-def _first_bad(frame: pd.DataFrame, bad: pd.Series) -> int:
+def _first_bad(bad: pd.Series) -> int:
     return int(np.flatnonzero(bad.to_numpy())[0])
 
 
-def _numeric(frame: pd.DataFrame, column: str, currency: str, offset: int) -> pd.Series:
-    values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna() | (values < 0)
+def _refuse(frame: pd.DataFrame, column: str, rule: str, bad: pd.Series) -> None:
     if bad.any():
-        row = _first_bad(frame, bad)
+        row = _first_bad(bad)
         raise MetricsFileError(
-            f"{column}: must be a non-negative number (row {row + 2}, entity {frame['entity_id'].iloc[row]!r}, got {frame[column].iloc[row]!r})"
+            f"{column}: {rule} (row {row + 2}, entity {frame['entity_id'].iloc[row]!r}, got {frame[column].iloc[row]!r})"
         )
-    if column not in MONEY:
-        return values
-    minor = values * offset
-    uneven = minor != minor.round()
-    if uneven.any():
-        raise MetricsFileError(
-            f"{column}: finer than {currency}'s minor unit (row {_first_bad(frame, uneven) + 2})"
-        )
-    return minor.round()
+
+
+# A non-negative decimal as people write amounts: digits, optionally a point and more digits.
+# Not 1e20, not inf or nan, not -5: those are refused, each naming the column and row.
+_AMOUNT = r"(\d{1,16})(?:\.(\d*))?"
+# Counts hold at most 15 digits (far beyond any campaign; well inside int64).
+_COUNT = r"(\d{1,15})(?:\.0*)?"
+
+
+def _count(frame: pd.DataFrame, column: str) -> pd.Series:
+    values = frame[column].str.strip()
+    _refuse(frame, column, "must be a whole non-negative number", ~values.str.fullmatch(_COUNT))
+    return values.str.extract(_COUNT, expand=False).astype(np.int64)
+
+
+def _minor(frame: pd.DataFrame, column: str, currency: str, offset: int) -> pd.Series:
+    """Exact minor units from decimal text: the whole part times the offset plus the fraction's
+    digits, in integers (2173.26 USD is 217326, which binary floating point misses)."""
+    values = frame[column].str.strip()
+    _refuse(
+        frame,
+        column,
+        f"must be a non-negative decimal amount in {currency}, such as 12.50",
+        ~values.str.fullmatch(_AMOUNT),
+    )
+    parts = values.str.extract(_AMOUNT)
+    fraction = parts[1].fillna("").str.rstrip("0")
+    decimals = len(str(offset)) - 1
+    _refuse(
+        frame,
+        column,
+        f"finer than {currency}'s minor unit"
+        if decimals
+        else f"{currency} has no minor unit: whole amounts only",
+        fraction.str.len() > decimals,
+    )
+    whole = parts[0].str.lstrip("0").replace("", "0")
+    _refuse(
+        frame,
+        column,
+        f"must be at most {money_text(max_daily_budget_minor(currency) * 168, currency)}",
+        whole.str.len() > 15,
+    )
+    minor = whole.astype(np.int64) * offset
+    if decimals:
+        minor += fraction.str.ljust(decimals, "0").astype(np.int64)
+    return minor
 
 
 def read_metrics(text: str, default_currency: str) -> tuple[pd.DataFrame, str]:
     """Parse and check METRICS.csv; money becomes minor units. Returns (frame, currency)."""
     frame = _parse(text)
     currency, offset = _currency(frame, default_currency)
-    for column in (*REQUIRED[1:], *(c for c in ("conversions",) if c in frame.columns)):
-        frame[column] = _numeric(frame, column, currency, offset)
-    if frame["entity_id"].isna().any() or frame["entity_id"].duplicated().any():
+    entity = frame["entity_id"].str.strip()
+    if (entity == "").any() or entity.duplicated().any():
         raise MetricsFileError("entity_id: every row needs one, and each entity appears once")
-    if (frame["daily_budget"] <= 0).any():
-        raise MetricsFileError("daily_budget: must be positive")
+    frame["entity_id"] = entity
+    for column in OPTIONAL:
+        if column in frame.columns and column not in ("currency", "conversions"):
+            frame[column] = frame[column].replace("", np.nan)
+    parsed = {c: _minor(frame, c, currency, offset) for c in MONEY}
+    parsed |= {c: _count(frame, c) for c in ("impressions", "clicks", "conversions") if c in frame.columns}
+    budget_cap = max_daily_budget_minor(currency)
+    _refuse(frame, "daily_budget", "must be positive", parsed["daily_budget"] <= 0)
+    _refuse(
+        frame,
+        "daily_budget",
+        f"must be at most {money_text(budget_cap, currency)} a day",
+        parsed["daily_budget"] > budget_cap,
+    )
+    # A click is on an impression: more clicks than impressions is a broken export, and a
+    # CTR above 100% would scale a budget up.
+    _refuse(frame, "clicks", "must not exceed impressions", parsed["clicks"] > parsed["impressions"])
+    for column, values in parsed.items():
+        frame[column] = values
     if "last_budget_change_at" in frame.columns:
-        parsed = pd.to_datetime(frame["last_budget_change_at"], utc=True, errors="coerce")
-        if (parsed.isna() & frame["last_budget_change_at"].notna()).any():
-            raise MetricsFileError("last_budget_change_at: must be an ISO timestamp")
-        frame["last_budget_change_at"] = parsed
+        parsed_at = pd.to_datetime(
+            frame["last_budget_change_at"], utc=True, errors="coerce", format="ISO8601"
+        )
+        _refuse(
+            frame,
+            "last_budget_change_at",
+            "must be an ISO timestamp",
+            parsed_at.isna() & frame["last_budget_change_at"].notna(),
+        )
+        frame["last_budget_change_at"] = parsed_at
     for flag in ("learning", "locked"):
         if flag in frame.columns:
             frame[flag] = frame[flag].astype(str).str.lower().isin(("true", "1", "yes"))

@@ -10,6 +10,7 @@ accepts them in major units (200.00 USD) as people write them in RULE.json or th
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -24,10 +25,10 @@ from pydantic import (
     model_validator,
 )
 
-from autoscaler.money import MoneyError, to_major, to_minor
+from autoscaler.money import MoneyError, max_daily_budget_minor, money_text, to_major, to_minor
 
 
-def _storable(value: str) -> str:
+def storable(value: str) -> str:
     # PostgreSQL text holds neither NUL characters nor lone surrogates (which JSON allows).
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
@@ -35,11 +36,28 @@ def _storable(value: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    # Control characters (ESC starts the ANSI sequences that recolour or rewrite a terminal)
+    # would let a name or reason forge what an operator reads in a log or a listing.
+    if any(unicodedata.category(c) == "Cc" and c not in "\t\n" for c in value):
+        raise ValueError("must not contain control characters (such as ANSI escape sequences)")
+    return value
+
+
+def _person(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must name who it is, not be blank")
+    if "\n" in value or "\t" in value:
+        raise ValueError("must be one line")
+    if len(value) > 200:
+        raise ValueError(f"must be at most 200 characters, got {len(value):,}")
     return value
 
 
 #: Free text people type (names, reasons) that the database must be able to store.
-PlainText = Annotated[str, AfterValidator(_storable)]
+PlainText = Annotated[str, AfterValidator(storable)]
+#: Who approves, rejects, locks or pauses: one printable line, recorded in the audit trail.
+PersonName = Annotated[PlainText, AfterValidator(_person)]
+# [0-9], not \d: \d matches Arabic-Indic and other digits, which the database refuses.
 AccountId = Annotated[str, Field(pattern=r"^act_[0-9]{1,20}$", examples=["act_123456789"])]
 EntityId = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
 ScopeLevel = Literal["account", "campaign", "adset"]
@@ -68,6 +86,32 @@ class RuleError(ValueError):
 def _previous(info: ValidationInfo, name: str) -> Any:
     """A field validated earlier in declaration order (absent if it failed itself)."""
     return info.data.get(name)
+
+
+#: Money bound when the currency is not known (rules parsed in minor units by the package):
+#: far above any currency's daily-budget bound, far below bigint.  With a currency, the bound
+#: is that currency's (money.MAX_DAILY_BUDGET).
+ANY_CURRENCY_MAX = 10**15
+
+
+def _money(info: ValidationInfo, minor: int) -> str:
+    """An amount as the person who wrote the rule reads it: major units and the currency when
+    the rule came in major units (from_major), else the minor units they gave."""
+    currency = (info.context or {}).get("currency")
+    return money_text(minor, currency) if currency else f"{minor} (minor units)"
+
+
+def _money_in_range(value: int | None, info: ValidationInfo, *, low: int, inclusive: bool) -> int | None:
+    if value is None:
+        return None
+    currency = (info.context or {}).get("currency")
+    high = max_daily_budget_minor(currency) if currency else ANY_CURRENCY_MAX
+    if value < low or (value == low and not inclusive):
+        relation = "at least" if inclusive else "more than"
+        raise ValueError(f"must be {relation} {_money(info, low)}, got {_money(info, value)}")
+    if value > high:
+        raise ValueError(f"must be at most {_money(info, high)}, got {_money(info, value)}")
+    return value
 
 
 class ScalingRule(BaseModel):
@@ -99,9 +143,10 @@ class ScalingRule(BaseModel):
     multiplier_aggressive_up: float = Field(1.5, gt=1, le=3)
     multiplier_down: float = Field(0.7, ge=0.1, lt=1)
 
-    min_daily_budget: int = Field(gt=0)
-    max_daily_budget: int = Field(gt=0)
-    require_approval_threshold: int | None = Field(None, ge=0)
+    # Bounds checked by _money_bounds, in the rule's currency when known.
+    min_daily_budget: int
+    max_daily_budget: int
+    require_approval_threshold: int | None = None
     pause_requires_approval: bool = False
 
     min_impressions: int = Field(1000, ge=0)
@@ -118,7 +163,7 @@ class ScalingRule(BaseModel):
     lookback_hours: int = Field(72, ge=1, le=168)
     cooldown_hours: int = Field(2, ge=0, le=720)
     allow_changes_during_learning: bool = True
-    account_daily_budget_cap: int | None = Field(None, gt=0)
+    account_daily_budget_cap: int | None = None
 
     time_optimization_enabled: bool = False
     time_min_confidence: float = Field(0.7, ge=0, le=1)
@@ -164,12 +209,21 @@ class ScalingRule(BaseModel):
             raise ValueError(f"must be at least multiplier_up ({up}), got {value}")
         return value
 
+    @field_validator("min_daily_budget", "require_approval_threshold", "account_daily_budget_cap")
+    @classmethod
+    def _money_bounds(cls, value: int | None, info: ValidationInfo) -> int | None:
+        positive = info.field_name != "require_approval_threshold"
+        return _money_in_range(value, info, low=0, inclusive=not positive)
+
     @field_validator("max_daily_budget")
     @classmethod
     def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
+        _money_in_range(value, info, low=0, inclusive=False)
         low = _previous(info, "min_daily_budget")
         if low is not None and value < low:
-            raise ValueError(f"must be at least min_daily_budget ({low}), got {value}")
+            raise ValueError(
+                f"must be at least min_daily_budget ({_money(info, low)}), got {_money(info, value)}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -185,17 +239,27 @@ class ScalingRule(BaseModel):
     # ---- construction at the edges ------------------------------------------------------
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> ScalingRule:
-        """Validate ``data`` (money in minor units); raise RuleError naming every bad field."""
+    def parse(
+        cls, data: Mapping[str, Any], *, currency: str | None = None, strict: bool = False
+    ) -> ScalingRule:
+        """Validate ``data`` (money in minor units); raise RuleError naming every bad field.
+
+        With ``currency``, money is bounded by that currency's limit and errors show amounts in
+        its major units.  ``strict`` (for input from people: JSON bodies, RULE.json) refuses
+        what lax parsing would coerce: "yes" as true, true as 1, 1.0 as a count.
+        """
         try:
-            return cls.model_validate(dict(data))
+            return cls.model_validate(dict(data), strict=strict, context={"currency": currency})
         except ValidationError as exc:
             raise RuleError(_problems(exc)) from None
 
     @classmethod
     def from_major(cls, data: Mapping[str, Any], currency: str) -> ScalingRule:
-        """Validate ``data`` whose money fields are in major units of ``currency`` (200.00 USD)."""
-        return cls.parse(money_to_minor(data, currency))
+        """Validate ``data`` as people write it: money fields in major units of ``currency``
+        (200.00 USD), strict types, and no rule_id (the database assigns it)."""
+        if "rule_id" in data:
+            raise RuleError({"rule_id": "is assigned by the database; leave it out"})
+        return cls.parse(money_to_minor(data, currency), currency=currency, strict=True)
 
     def settings(self) -> dict[str, Any]:
         """The rule's columns as stored (without rule_id)."""
@@ -218,7 +282,7 @@ def money_to_minor(data: Mapping[str, Any], currency: str) -> dict[str, Any]:
     problems: dict[str, str] = {}
     for name in MONEY_FIELDS:
         value = converted.get(name)
-        if value is None or isinstance(value, bool):
+        if value is None:
             continue
         try:
             converted[name] = to_minor(value, currency, field=name)
@@ -242,6 +306,17 @@ def _problems(exc: ValidationError) -> dict[str, str]:
         elif error["type"] == "missing":
             message = "is required"
         elif "input" in error and error["type"] not in ("value_error",):
-            message = f"{message} (got {error['input']!r})"
+            message = f"{message} (got {_shown(error['input'])})"
         problems.setdefault(loc or "rule", message)
     return problems
+
+
+def _shown(value: Any) -> str:
+    """A bad input as the error shows it: JSON's words for JSON values, and never 100,000
+    characters of it."""
+    text = (
+        {True: "true", False: "false", None: "null"}.get(value, repr(value))
+        if isinstance(value, bool | None)
+        else repr(value)
+    )
+    return text if len(text) <= 60 else text[:57] + "..."

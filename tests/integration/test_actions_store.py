@@ -122,7 +122,7 @@ def test_shadow_runs_record_simulated_actions_that_never_wait(conn: Connection) 
 
 def test_approval_records_who_and_why(conn: Connection) -> None:
     pending = record(conn, decisions(conn))[0]
-    approved = actions.approve(conn, pending, by="alice@shop.example", reason="season starts")
+    approved = actions.approve(conn, pending, by="alice@shop.example", reason="season starts", now=HOUR)
     assert approved.status == "approved"
     row = conn.execute(
         text("SELECT decided_by, decision_reason FROM autoscaler.scaling_actions WHERE action_id = :id"),
@@ -156,6 +156,27 @@ def test_pending_actions_past_their_deadline_expire(conn: Connection) -> None:
     assert actions.get_action(conn, pending).status == "expired"
     with pytest.raises(actions.ActionStateError, match="is expired"):
         actions.approve(conn, pending, by="late")
+
+
+def test_an_approval_after_the_deadline_is_refused_before_the_sensor_expires_it(conn: Connection) -> None:
+    pending = record(conn, decisions(conn))[0]  # deadline HOUR + 45 min
+    with pytest.raises(
+        actions.ApprovalExpiredError,
+        match=f"action {pending} cannot be approved: its approval deadline passed at 2026-11-02T15:45:00\\+00:00",
+    ):
+        actions.approve(conn, pending, by="late", now=HOUR + timedelta(minutes=45))
+    # By the database's clock (the default) the deadline is long past too.
+    with pytest.raises(actions.ApprovalExpiredError):
+        actions.approve(conn, pending, by="late")
+    assert actions.get_action(conn, pending).status == "pending_approval"
+    # Rejecting a stale change is harmless, and still a person's answer.
+    assert actions.reject(conn, pending, by="late", reason="too old").status == "rejected"
+
+
+def test_an_approval_before_the_deadline_is_recorded(conn: Connection) -> None:
+    pending = record(conn, decisions(conn))[0]
+    approved = actions.approve(conn, pending, by="alice", now=HOUR + timedelta(minutes=44))
+    assert approved.status == "approved"
 
 
 def test_outcomes_are_recorded_together_each_with_its_own_meta_answer(conn: Connection) -> None:

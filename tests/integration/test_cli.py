@@ -88,7 +88,7 @@ def test_invalid_rule_file_names_every_bad_field(
     code, _, err = run(capsys, "rules", "add", str(rule_file), "--url", url)
     assert code == 2
     assert "roas_scale_down: must be at least roas_pause (9.0), got 1.5" in err
-    assert "max_daily_budget: must be at least min_daily_budget (1000), got 500" in err
+    assert "max_daily_budget: must be at least min_daily_budget (10.00 USD), got 5.00 USD" in err
     assert json.loads(run(capsys, "rules", "list", "--url", url)[1]) == []
 
 

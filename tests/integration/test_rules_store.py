@@ -79,6 +79,7 @@ def test_a_rule_round_trips_exactly(conn: Connection) -> None:
 
 
 def test_campaign_rules_override_alongside_the_account_rule(conn: Connection) -> None:
+    factories.budget_holder(conn, "2001")
     factories.rule(conn)
     factories.rule(
         conn, scope_level="campaign", scope_entity_id="2001", roas_scale_up=3.5, roas_scale_up_aggressive=5
@@ -129,3 +130,19 @@ def test_deleting_keeps_the_row_for_the_audit_trail(conn: Connection) -> None:
     ).one()
     assert tuple(kept) == (False, True, "erin")
     factories.rule(conn)  # the scope is free again
+
+
+def test_a_scoped_rule_must_name_a_known_budget_holder_at_its_level(conn: Connection) -> None:
+    factories.budget_holder(conn, "2001")
+    factories.budget_holder(conn, "3001", "adset")
+    with pytest.raises(RuleError) as caught:
+        factories.rule(conn, scope_level="campaign", scope_entity_id="999999")
+    assert caught.value.problems["scope_entity_id"].startswith(
+        "999999 is not a known campaign of act_1001 (not yet fetched from Meta"
+    )
+    with pytest.raises(RuleError) as caught:
+        factories.rule(conn, scope_level="adset", scope_entity_id="2001")
+    assert "2001 is a campaign of act_1001 (it holds the budget itself), not an ad set" in str(caught.value)
+    # The ad set's own campaign (2001, its campaign_id) is a known campaign too.
+    assert factories.rule(conn, scope_level="adset", scope_entity_id="3001").rule_id is not None
+    assert factories.rule(conn, scope_level="campaign", scope_entity_id="2001").rule_id is not None

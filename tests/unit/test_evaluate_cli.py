@@ -99,15 +99,15 @@ def test_a_currency_column_sets_the_minor_unit(
         ("entity_id,daily_budget,spend\n1,2,3\n", "missing column(s): revenue, impressions, clicks"),
         (
             "entity_id,daily_budget,spend,revenue,impressions,clicks\n1,200,abc,1,1,1\n",
-            "spend: must be a non-negative number (row 2, entity '1', got 'abc')",
+            "spend: must be a non-negative decimal amount in USD, such as 12.50 (row 2, entity '1', got 'abc')",
         ),
         (
             "entity_id,daily_budget,spend,revenue,impressions,clicks\n1,200,-3,1,1,1\n",
-            "spend: must be a non-negative number",
+            "spend: must be a non-negative decimal amount in USD",
         ),
         (
             "entity_id,daily_budget,spend,revenue,impressions,clicks\n1,200.001,3,1,1,1\n",
-            "daily_budget: finer than USD's minor unit (row 2)",
+            "daily_budget: finer than USD's minor unit (row 2, entity '1', got '200.001')",
         ),
         (
             "entity_id,daily_budget,spend,revenue,impressions,clicks,colour\n1,2,3,1,1,1,red\n",

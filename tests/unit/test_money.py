@@ -42,3 +42,45 @@ def test_minor_units_read_back_in_major_units() -> None:
     assert format_money(30_000, "USD") == "$300.00"
     assert format_money(250_000, "JPY") == "¥250,000"
     assert format_money(123_456, "SEK") == "1,234.56 SEK"
+
+
+@pytest.mark.parametrize("amount", ["2173.26", 2173.26, "0.29", 0.29, "1.15", 1.15, "4.35", 4.35])
+def test_amounts_inexact_in_binary_convert_exactly(amount: object) -> None:
+    # 2173.26 * 100 is 217325.99999999997 in binary floating point (issue 17).
+    expected = int(str(amount).replace(".", ""))
+    assert to_minor(amount, "USD", field="revenue") == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "says"),
+    [
+        ("1e20", "USD", "daily_budget: must be at most 10,000,000.00 USD, got 1e20 USD"),
+        ("20000000001", "JPY", "daily_budget: must be at most 10,000,000,000 JPY"),
+        (True, "USD", "daily_budget: must be an amount (a number or a decimal string), got True"),
+        ("-inf", "USD", "daily_budget: '-inf' is not a finite amount"),
+    ],
+)
+def test_amounts_beyond_the_currency_bound_or_not_amounts_are_refused(
+    amount: object, currency: str, says: str
+) -> None:
+    with pytest.raises(MoneyError) as caught:
+        to_minor(amount, currency, field="daily_budget")  # type: ignore[arg-type]
+    assert str(caught.value) == says or says in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("XYZ", "currency: XYZ is not a currency Meta's ad accounts use"),
+        ("ÄÖÜ", "currency: must be a 3-letter ISO 4217 code, got 'ÄÖÜ'"),
+    ],
+)
+def test_currencies_meta_does_not_use_are_refused(code: str, says: str) -> None:
+    with pytest.raises(MoneyError, match=says):
+        currency_offset(code)
+
+
+def test_every_bound_fits_a_bigint_with_a_week_of_hours_to_spare() -> None:
+    from autoscaler.money import MAX_DAILY_BUDGET, max_daily_budget_minor
+
+    assert all(max_daily_budget_minor(code) * 24 * 7 < 2**63 for code in MAX_DAILY_BUDGET)

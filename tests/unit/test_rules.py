@@ -52,9 +52,17 @@ def test_budgets_are_required_because_money_has_no_safe_default() -> None:
         ({"multiplier_aggressive_up": 1.1}, "multiplier_aggressive_up", "at least multiplier_up"),
         ({"multiplier_down": 1.0}, "multiplier_down", "less than 1"),
         ({"multiplier_down": 0.05}, "multiplier_down", "greater than or equal to 0.1"),
-        ({"min_daily_budget": 0}, "min_daily_budget", "greater than 0"),
+        (
+            {"min_daily_budget": 0},
+            "min_daily_budget",
+            "must be more than 0 (minor units), got 0 (minor units)",
+        ),
         ({"max_daily_budget": 999}, "max_daily_budget", "at least min_daily_budget"),
-        ({"require_approval_threshold": -1}, "require_approval_threshold", "greater than or equal to 0"),
+        (
+            {"require_approval_threshold": -1},
+            "require_approval_threshold",
+            "must be at least 0 (minor units)",
+        ),
         ({"min_impressions": -5}, "min_impressions", "greater than or equal to 0"),
         ({"lookback_hours": 0}, "lookback_hours", "greater than or equal to 1"),
         ({"lookback_hours": 169}, "lookback_hours", "less than or equal to 168"),
@@ -144,3 +152,48 @@ def test_the_defaults_are_the_seeds_thresholds_weighed_as_the_backtest_says() ->
     # Not the seed's: bench/backtest.py measured these against it (README, "Does it make money?").
     assert (rule.lookback_hours, rule.cooldown_hours, rule.evidence_z) == (72, 2, 2.0)
     assert rule.allow_changes_during_learning
+
+
+@pytest.mark.parametrize(
+    ("currency", "changes", "field", "says"),
+    [
+        ("USD", {"min_daily_budget": -10}, "min_daily_budget", "must be more than 0.00 USD, got -10.00 USD"),
+        (
+            "EUR",
+            {"min_daily_budget": 500, "max_daily_budget": 100},
+            "max_daily_budget",
+            "must be at least min_daily_budget (500.00 EUR), got 100.00 EUR",
+        ),
+        (
+            "JPY",
+            {"min_daily_budget": 500, "max_daily_budget": 100},
+            "max_daily_budget",
+            "must be at least min_daily_budget (500 JPY), got 100 JPY",
+        ),
+        (
+            "USD",
+            {"max_daily_budget": 1e30},
+            "max_daily_budget",
+            "must be at most 10,000,000.00 USD, got 1e+30 USD",
+        ),
+        ("USD", {"max_daily_budget": 92e15}, "max_daily_budget", "must be at most 10,000,000.00 USD"),
+        (
+            "USD",
+            {"min_daily_budget": True},
+            "min_daily_budget",
+            "must be an amount (a number or a decimal string)",
+        ),
+        ("USD", {"max_daily_budget": "inf"}, "max_daily_budget", "is not a finite amount"),
+        ("USD", {"enabled": "yes"}, "enabled", "Input should be a valid boolean (got 'yes')"),
+        ("USD", {"min_impressions": 1000.0}, "min_impressions", "Input should be a valid integer"),
+        ("USD", {"rule_id": 999}, "rule_id", "is assigned by the database; leave it out"),
+    ],
+)
+def test_rules_in_major_units_are_strict_and_speak_in_major_units(
+    currency: str, changes: dict[str, Any], field: str, says: str
+) -> None:
+    with pytest.raises(RuleError) as caught:
+        ScalingRule.from_major(
+            {"account_id": "act_1", "min_daily_budget": 10, "max_daily_budget": 1000, **changes}, currency
+        )
+    assert says in caught.value.problems[field], caught.value.problems

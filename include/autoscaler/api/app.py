@@ -312,8 +312,13 @@ def dashboard(
     end_date: Annotated[date | None, Query(description="Last UTC day, included (default: today).")] = None,
     mode: Annotated[str, Query(pattern="^(live|shadow)$")] = "live",
 ) -> s.DashboardOut:
+    for value, name in ((start_date, "start_date"), (end_date, "end_date")):
+        try:
+            s.check_day(value, name)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
     end = end_date or datetime.now(UTC).date()
-    start = start_date or end - timedelta(days=6)
+    start = start_date or max(end - timedelta(days=6), s.FIRST_DAY)
     if start > end:
         raise HTTPException(422, "start_date: must not be after end_date")
     params = {"start": start, "end": end, "account": account_id, "mode": mode}
@@ -447,7 +452,9 @@ def update_rule(
     with _write(request) as conn:
         current = rules.get_rule(conn, rule_id)
         currency = _currency(conn, current.account_id)
-        rule = rules.update_rule(conn, rule_id, money_to_minor(body, currency), actor=actor(user))
+        rule = rules.update_rule(
+            conn, rule_id, money_to_minor(body, currency), actor=actor(user), currency=currency, strict=True
+        )
     return _rule_out(rule, currency)
 
 
@@ -531,7 +538,10 @@ def entities(
     account_id: Annotated[str, Query(pattern=r"^act_[0-9]{1,20}$")],
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[dict[str, Any]]:
+    from autoscaler.store.accounts import get_account
+
     with _read(request) as conn:
+        get_account(conn, account_id)  # 404 for an account the autoscaler does not know
         rows = conn.execute(
             text(
                 """
@@ -798,6 +808,17 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error(503, str(exc))
 
     app.add_exception_handler(NoDatabaseError, no_database)
+
+    from sqlalchemy.exc import DataError, IntegrityError
+
+    def refused_by_database(request: Request, exc: Exception) -> JSONResponse:
+        # A value the edge let through but a constraint refused: the client's input, so a 422
+        # with the database's own one line (never the SQL or its parameters), not a 500.
+        orig = getattr(exc, "orig", None)
+        return _error(422, f"the database refused it: {str(orig or exc).splitlines()[0]}")
+
+    app.add_exception_handler(DataError, refused_by_database)
+    app.add_exception_handler(IntegrityError, refused_by_database)
 
 
 def create_app(services: Services | None = None) -> FastAPI:

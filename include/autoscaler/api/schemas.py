@@ -7,11 +7,11 @@ CTR a ratio here as in the tables (the page shows it as a percent).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from autoscaler.money import to_major
 from autoscaler.rules import AccountId, EntityId, PlainText
@@ -44,8 +44,18 @@ def _moment(value: datetime) -> datetime:
 #: A point in time as the API takes it: with a time zone, in a sane range.
 Moment = Annotated[datetime, AfterValidator(_moment)]
 
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
+def check_day(value: date | None, name: str) -> None:
+    """A day the dashboard can count over: between 2000 and 2100 (9999-12-31 + 1 day overflows)."""
+    if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"{name}: must be between {FIRST_DAY} and {LAST_DAY}, got {value}")
+
 
 class Body(BaseModel):
+    # Unknown fields are refused, and booleans and counts are strict (StrictBool, StrictInt)
+    # where they appear; times stay parsed from their ISO text.
     model_config = ConfigDict(extra="forbid")
 
 
@@ -114,8 +124,9 @@ class EvaluateBulkOut(BaseModel):
 
 
 class ApproveIn(Body):
-    action_id: int = Field(ge=1, le=2**63 - 1)
-    approve: bool = Field(description="true approves, false rejects.")
+    # Strict: "yes", "no", 1 or "1" are not an answer to an approval (issue 17).
+    action_id: StrictInt = Field(ge=1, le=2**63 - 1)
+    approve: StrictBool = Field(description="true approves, false rejects (JSON true or false only).")
     reason: Reason | None = None
 
 
@@ -222,7 +233,7 @@ RuleBody = Annotated[
 
 class LearnIn(Body):
     account_id: AccountId | None = Field(None, description="Default: every account with an enabled rule.")
-    days: int = Field(28, ge=1, le=90)
+    days: StrictInt = Field(28, ge=1, le=90)
     as_of: Moment | None = Field(
         None, description="Learn from the complete local days before this time (default: now)."
     )
@@ -269,7 +280,7 @@ class RollbackIn(Body):
     since: Moment = Field(description="Roll back changes executed at or after this time.")
     until: Moment | None = Field(None, description="... and before this time (default: now).")
     reason: Reason
-    dry_run: bool = Field(False, description="Show the plan; record and write nothing.")
+    dry_run: StrictBool = Field(False, description="Show the plan; record and write nothing.")
 
 
 class Compensation(BaseModel):

@@ -334,9 +334,12 @@ class MetaClient:
 
     @staticmethod
     def _account(data: Mapping[str, Any]) -> AccountInfo:
-        return AccountInfo(
-            str(data["id"]), data.get("name"), str(data["currency"]), str(data["timezone_name"])
-        )
+        name = data.get("name")
+        if isinstance(name, str):
+            # A name is only shown to people: whatever Meta sends, it is kept printable and at
+            # most 200 characters (what the store accepts), rather than failing the hourly run.
+            name = "".join(c for c in name if c.isprintable() or c == " ")[:200] or None
+        return AccountInfo(str(data["id"]), name, str(data["currency"]), str(data["timezone_name"]))
 
     def list_budget_holders(self, account_id: str) -> pd.DataFrame:
         """CBO campaigns and ABO ad sets with budget, status and learning state (one edge read)."""

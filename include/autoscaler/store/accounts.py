@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Connection, text
 
-from autoscaler.money import currency_offset
+from autoscaler.money import currency_code
+from autoscaler.rules import AccountId, storable
 
 
 class UnknownAccountError(LookupError):
@@ -28,15 +31,48 @@ class AdAccount:
     name: str | None = None
 
 
-def validate_account(account: AdAccount) -> None:
-    """Raise ValueError naming the field when an account cannot be stored."""
-    if not account.account_id.startswith("act_") or not account.account_id[4:].isdigit():
-        raise ValueError(f"account_id: must be act_<digits>, got {account.account_id!r}")
-    currency_offset(account.currency)  # raises MoneyError (a ValueError) naming the problem
+class AccountError(ValueError):
+    """An account that cannot be recorded: one line naming the first bad field."""
+
+
+def _zone(value: str) -> str:
     try:
-        ZoneInfo(account.timezone_name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"timezone_name: not an IANA time zone: {account.timezone_name!r}") from exc
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"not an IANA time zone: {value!r}") from None
+    return value
+
+
+class _AccountIn(BaseModel):
+    """The one schema an account is checked against, from Meta, the CLI or a test."""
+
+    model_config = ConfigDict(strict=True)
+
+    account_id: AccountId
+    currency: Annotated[str, AfterValidator(currency_code)]
+    timezone_name: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_zone)]
+    # Meta caps an ad account's name well below this; the bound keeps a 100,000-character
+    # "name" out of the audit tables and everyone's terminal.
+    name: Annotated[str, Field(max_length=200), AfterValidator(storable)] | None = None
+
+
+def validate_account(account: AdAccount) -> None:
+    """Raise AccountError (a ValueError) naming the field when an account cannot be stored."""
+    try:
+        _AccountIn.model_validate(account.__dict__)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"])
+        why = error["msg"].removeprefix("Value error, ").removeprefix("currency: ")
+        if error["type"] == "value_error":  # our own validators say what they got
+            raise AccountError(f"{field}: {why}") from None
+        if error["type"] == "string_pattern_mismatch" and field == "account_id":
+            why = "must be act_ followed by 1 to 20 digits 0-9"
+        elif error["type"] == "string_too_long":
+            why = f"must be at most {error['ctx']['max_length']} characters, got {len(error['input']):,}"
+            raise AccountError(f"{field}: {why}") from None
+        shown = repr(error["input"]) if len(repr(error["input"])) <= 60 else repr(error["input"])[:57] + "..."
+        raise AccountError(f"{field}: {why} (got {shown})") from None
 
 
 def upsert_account(conn: Connection, account: AdAccount) -> None:

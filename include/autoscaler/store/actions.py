@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -30,6 +30,11 @@ class ActionNotFoundError(LookupError):
 
 class ActionStateError(RuntimeError):
     """The action exists but is not in a state that allows the change (a 409, in HTTP terms)."""
+
+
+class ApprovalExpiredError(ActionStateError):
+    """The action is still pending, but its approval deadline has passed: approving it now
+    would execute a change decided on data that is no longer current."""
 
 
 @dataclass(frozen=True)
@@ -289,8 +294,28 @@ def _transition(
     return Action.from_row(row)
 
 
-def approve(conn: Connection, action_id: int, *, by: str, reason: str | None = None) -> Action:
-    """Approve a pending action (who and why are recorded)."""
+def approve(
+    conn: Connection, action_id: int, *, by: str, reason: str | None = None, now: datetime | None = None
+) -> Action:
+    """Approve a pending action (who and why are recorded) whose approval deadline is still ahead.
+
+    ``now`` is the clock the deadline was set by: the database's (the wall clock) unless given,
+    as the sandbox's virtual clock is.  Past the deadline the action is refused with
+    ApprovalExpiredError, even before the sensor has marked it expired.
+    """
+    row = conn.execute(
+        text(
+            "SELECT approval_deadline, approval_deadline <= coalesce(CAST(:now AS timestamptz), now()) "
+            "FROM autoscaler.scaling_actions WHERE action_id = :id AND status = 'pending_approval' FOR UPDATE"
+        ),
+        {"id": action_id, "now": now},
+    ).one_or_none()
+    if row is not None and row[1]:
+        raise ApprovalExpiredError(
+            f"action {action_id} cannot be approved: its approval deadline passed at "
+            f"{row[0].astimezone(UTC).isoformat(timespec='seconds')} (it expires unapproved; "
+            "the next hourly run decides again on current data)"
+        )
     return _transition(
         conn,
         action_id,
@@ -298,7 +323,7 @@ def approve(conn: Connection, action_id: int, *, by: str, reason: str | None = N
         to="approved",
         actor=by,
         detail=reason,
-        extra=", decided_by = :by, decided_at = now(), decision_reason = :reason",
+        extra=", decided_by = :by, decision_reason = :reason",
         params={"by": by, "reason": reason},
     )
 
@@ -312,7 +337,7 @@ def reject(conn: Connection, action_id: int, *, by: str, reason: str | None = No
         to="rejected",
         actor=by,
         detail=reason,
-        extra=", decided_by = :by, decided_at = now(), decision_reason = :reason",
+        extra=", decided_by = :by, decision_reason = :reason",
         params={"by": by, "reason": reason},
     )
 

@@ -75,8 +75,40 @@ def _from_row(row: RowMapping) -> ScalingRule:
     return ScalingRule.model_validate(data)
 
 
+def _check_scope(conn: Connection, rule: ScalingRule) -> None:
+    """A campaign- or ad-set-scoped rule must name one of its account's known budget holders
+    at that level, or it would silently apply to nothing (or, for an ad-set rule naming a
+    campaign, to the campaign)."""
+    if rule.scope_level == "account":
+        return
+    column = "campaign_id" if rule.scope_level == "campaign" else "entity_id"
+    level = conn.execute(
+        text(
+            f"SELECT level FROM autoscaler.budget_holders WHERE account_id = :a AND {column} = :e "
+            "ORDER BY level = :want DESC LIMIT 1"
+        ),
+        {"a": rule.account_id, "e": rule.scope_entity_id, "want": rule.scope_level},
+    ).scalar()
+    if level is None:
+        raise RuleError(
+            {
+                "scope_entity_id": f"{rule.scope_entity_id} is not a known {rule.scope_level} of "
+                f"{rule.account_id} (not yet fetched from Meta, or not this account's): a scoped rule "
+                "can name only budget holders the hourly run has seen"
+            }
+        )
+    if rule.scope_level == "adset" and level != "adset":
+        raise RuleError(
+            {
+                "scope_entity_id": f"{rule.scope_entity_id} is a campaign of {rule.account_id} (it holds "
+                'the budget itself), not an ad set: use "scope_level": "campaign"'
+            }
+        )
+
+
 def create_rule(conn: Connection, rule: ScalingRule, *, actor: str) -> ScalingRule:
     """Insert ``rule``; return it with its rule_id."""
+    _check_scope(conn, rule)
     params = {**rule.settings(), "actor": actor}
     columns = ", ".join(_COLUMNS)
     values = ", ".join(f":{name}" for name in _COLUMNS)
@@ -138,12 +170,26 @@ def list_rules(
     return [_from_row(row) for row in rows]
 
 
-def update_rule(conn: Connection, rule_id: int, changes: Mapping[str, Any], *, actor: str) -> ScalingRule:
-    """Apply ``changes`` (validated as a whole rule) and return the new revision."""
+def update_rule(
+    conn: Connection,
+    rule_id: int,
+    changes: Mapping[str, Any],
+    *,
+    actor: str,
+    currency: str | None = None,
+    strict: bool = False,
+) -> ScalingRule:
+    """Apply ``changes`` (validated as a whole rule) and return the new revision.
+
+    ``currency`` and ``strict`` as for ScalingRule.parse: give them for changes people wrote.
+    """
     current = get_rule(conn, rule_id)
-    if "rule_id" in changes or ("account_id" in changes and changes["account_id"] != current.account_id):
+    if "rule_id" in changes:
+        raise RuleError({"rule_id": "is the rule's identity and cannot change; it is given in the path"})
+    if "account_id" in changes and changes["account_id"] != current.account_id:
         raise RuleError({"account_id": "a rule cannot move to another account; create a new rule"})
-    updated = ScalingRule.parse({**current.model_dump(), **changes})
+    updated = ScalingRule.parse({**current.model_dump(), **changes}, currency=currency, strict=strict)
+    _check_scope(conn, updated)
     assignments = ", ".join(f"{name} = :{name}" for name in _COLUMNS)
     try:
         with conn.begin_nested():
