@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from autoscaler.meta import BudgetChange, MetaClient
+from autoscaler.meta import BudgetChange, MetaClient, WriteResult
 from autoscaler.store import actions as store
 from autoscaler.store.actions import Action
 
@@ -77,9 +77,10 @@ def _drifted(action: Action, held: dict[str, Any]) -> str | None:
     return None
 
 
-# Writes go out in slices of this many changes (ten batch requests); each slice's outcomes
-# are recorded in one transaction as soon as Meta has answered, so a crash loses at most one
-# slice of bookkeeping, which the retry recovers by reading Meta (at target -> executed).
+# Writes go out in slices of this many changes (ten batch requests); each batch's outcomes
+# are recorded in one transaction as soon as Meta has answered it (MetaClient.apply's
+# on_final), so a crash loses at most the bookkeeping of the batch in flight, which the
+# retry recovers by reading Meta (at target -> executed, nothing written).
 WRITE_SLICE = 500
 
 
@@ -145,15 +146,24 @@ def execute_account(
 
 
 def _write(engine: Engine, client: MetaClient, actions: list[Action], outcomes: _Outcomes) -> None:
+    def settled(results: list[tuple[int, WriteResult]]) -> None:
+        # Recorded as each batch is answered, before the next request: whatever fails later
+        # (an expired token, a crash, a killed worker), every write Meta acknowledged is
+        # already "executed" with its answer, never left for a retry to misreport.
+        for index, result in results:
+            action = actions[index]
+            if result.ok:
+                outcomes.add(action, "executed", "written to Meta", result.response)
+            else:
+                error = result.error
+                outcomes.add(action, "failed", str(error), error.as_dict() if error else None)
+        outcomes.record(engine)
+
     before = client.requests_made
-    results = client.apply(
-        [BudgetChange(a.entity_id, daily_budget=a.budget_after, status=a.status_after) for a in actions]
-    )
-    outcomes.summary.write_requests += client.requests_made - before
-    for action, result in zip(actions, results, strict=True):
-        if result.ok:
-            outcomes.add(action, "executed", "written to Meta", result.response)
-        else:
-            error = result.error
-            outcomes.add(action, "failed", str(error), error.as_dict() if error else None)
-    outcomes.record(engine)
+    try:
+        client.apply(
+            [BudgetChange(a.entity_id, daily_budget=a.budget_after, status=a.status_after) for a in actions],
+            on_final=settled,
+        )
+    finally:
+        outcomes.summary.write_requests += client.requests_made - before

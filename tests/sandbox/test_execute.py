@@ -196,3 +196,51 @@ def test_two_overlapping_runs_never_both_write(
         t.join(60)
     assert sorted(sum(s.outcomes.values()) for s in summaries) == [0, 6]
     assert len(history(sandbox.url)) == 6
+
+
+def test_writes_meta_acknowledged_are_recorded_before_a_later_batch_fails(
+    engine: Engine, meta: MetaClient, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = approved_actions(engine, meta, count=30)
+    monkeypatch.setattr("autoscaler.meta.client.MAX_BATCH", 10)  # three batches
+    real_batch = MetaClient._batch
+    calls = []
+
+    def second_batch_crashes(self: MetaClient, changes: Any) -> Any:
+        calls.append(len(changes))
+        if len(calls) == 2:
+            raise RuntimeError("worker killed while the second batch was in flight")
+        return real_batch(self, changes)
+
+    monkeypatch.setattr(MetaClient, "_batch", second_batch_crashes)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        execute_account(engine, meta, ACCOUNT)
+    with engine.connect() as conn:
+        details = conn.execute(
+            text(
+                "SELECT e.detail, count(*) FROM autoscaler.action_events e WHERE e.to_status = 'executed' "
+                "AND e.action_id = ANY(:ids) GROUP BY e.detail"
+            ),
+            {"ids": ids},
+        ).all()
+    # The first batch's ten writes are on record as written, not left for the retry to find
+    # "already at target" (issue 17, item 15).
+    assert [tuple(d) for d in details] == [("written to Meta", 10)]
+
+
+def test_a_malformed_answer_to_a_batch_is_a_transient_error_and_the_retry_completes(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autoscaler.sandbox.faults import FaultPlan
+
+    # Request 1 lists the holders, 2 reads the budgets, 3 is the batch: answered 200 with a
+    # truncated body, which the SDK used to surface as a raw TypeError or AttributeError.
+    with RunningSandbox(load_scenario("demo"), seed=1, faults=FaultPlan(script={3: "malformed"})) as sandbox:
+        client = MetaClient(
+            MetaConfig(access_token="sandbox-token", graph_url=sandbox.url), sleep=lambda s: None
+        )
+        approved_actions(engine, client)
+        summary = execute_account(engine, client, ACCOUNT)
+        assert summary.outcomes == {"executed": 6}
+        assert summary.write_requests == 2  # the malformed batch and its retry
+        assert len(history(sandbox.url)) == 6  # the retry wrote the same absolute values: no change twice

@@ -435,10 +435,17 @@ class MetaClient:
 
     # ---- writes -------------------------------------------------------------------------
 
-    def apply(self, changes: Sequence[BudgetChange]) -> list[WriteResult]:
+    def apply(
+        self,
+        changes: Sequence[BudgetChange],
+        on_final: Callable[[list[tuple[int, WriteResult]]], None] | None = None,
+    ) -> list[WriteResult]:
         """Write absolute budgets/statuses in batches of at most 50, retrying what may be retried.
 
-        Returns one result per change, in order.  An AuthError stops everything and is raised.
+        Returns one result per change, in order.  ``on_final`` is called after every batch with
+        the (index, result) pairs that batch settled for good, before the next request is sent,
+        so a caller can record each write Meta acknowledged before anything else can fail.  An
+        AuthError stops everything and is raised (after ``on_final`` has seen its batch).
         """
         results: dict[int, WriteResult] = {}
         pending = list(range(len(changes)))
@@ -449,6 +456,7 @@ class MetaClient:
             longest_wait = 0.0
             for chunk in _chunks(pending, MAX_BATCH):
                 outcomes = self._batch([changes[i] for i in chunk])
+                settled: list[tuple[int, WriteResult]] = []
                 for index, outcome in zip(chunk, outcomes, strict=True):
                     if (
                         outcome.ok
@@ -457,12 +465,16 @@ class MetaClient:
                         or attempt == self.config.max_attempts - 1
                     ):
                         results[index] = outcome
-                        if isinstance(outcome.error, AuthError):
-                            raise outcome.error
+                        settled.append((index, outcome))
                     else:
                         retry.append(index)
                         if isinstance(outcome.error, ThrottledError):
                             longest_wait = max(longest_wait, outcome.error.wait_seconds)
+                if on_final is not None and settled:
+                    on_final(settled)
+                auth = next((o.error for _, o in settled if isinstance(o.error, AuthError)), None)
+                if auth is not None:
+                    raise auth
             pending = retry
             if pending:
                 self._wait(max(longest_wait, self._backoff(attempt)), f"{len(pending)} writes to retry")
@@ -514,9 +526,16 @@ class MetaClient:
             # The writes may or may not have landed: callers re-read before writing again.
             error = TransientError("no answer from Meta for a batch of writes")
             return [WriteResult(c.entity_id, False, None, error) for c in changes]
-        except ValueError:
-            error = TransientError("Meta answered a batch with a malformed body")
-            return [WriteResult(c.entity_id, False, None, error) for c in changes]
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+            # The SDK walks Meta's answer as it parses it: a truncated or mangled body surfaces
+            # as whatever Python error that walk hits.  Calls already answered keep their
+            # outcome; the rest may or may not have been written, so they are transient (the
+            # retry re-reads nothing and writes the same absolute value again, which is harmless).
+            error = TransientError("Meta answered a batch with a malformed body; the write may have landed")
+            return [
+                outcome or WriteResult(changes[i].entity_id, False, None, error)
+                for i, outcome in enumerate(outcomes)
+            ]
         return [
             outcome
             or WriteResult(
