@@ -138,10 +138,16 @@ def validate_frame(frame: pd.DataFrame) -> None:
 
 
 def ensure_partitions(engine: Engine, hours: Iterable[pd.Timestamp]) -> None:
-    """Create the monthly partitions the hours fall in (own short transaction, idempotent)."""
-    months = sorted({pd.Timestamp(h).tz_convert("UTC").strftime("%Y-%m-01") for h in hours})
-    if not months:
+    """Create the monthly partitions the hours fall in, and the month after the latest (own
+    short transaction, idempotent, safe to run from many writers at once).
+
+    The month ahead means the first hours of a new month find their partition waiting: the
+    hourly runs of the month before created it, one writer at a time, long before.
+    """
+    firsts = {pd.Timestamp(h).tz_convert("UTC").tz_localize(None).to_period("M") for h in hours}
+    if not firsts:
         return
+    months = [str(m.start_time.date()) for m in sorted(firsts | {max(firsts) + 1})]
     with engine.begin() as conn:
         for month in months:
             conn.execute(text("SELECT autoscaler.ensure_snapshot_partition(CAST(:m AS date))"), {"m": month})
