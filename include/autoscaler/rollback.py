@@ -96,3 +96,62 @@ def plan(executed: Sequence[Action]) -> list[Compensation]:
             )
         )
     return plans
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A compensation not recorded, and why, in words for the person who asked."""
+
+    entity_id: str
+    undone: tuple[int, ...]
+    why: str
+
+
+def drop_done(
+    plans: Sequence[Compensation],
+    earlier: dict[int, tuple[int, str]],
+    held: dict[str, dict[str, object]],
+) -> tuple[list[Compensation], list[Skipped]]:
+    """The compensations still to record, and those that would only repeat what was done.
+
+    ``earlier`` maps an action id to the rollback (id, status) that already compensated it;
+    ``held`` is what Meta holds now per entity.  Rolling back again what a rollback already
+    wrote, or tried to write and found drifted, is a no-op with a message, not another action
+    (issue 17, item 18); so is a compensation whose target Meta already holds.
+    """
+    todo: list[Compensation] = []
+    skipped: list[Skipped] = []
+    for p in plans:
+        prior = earlier.get(p.compensates_action_id)
+        now = held.get(p.entity_id)
+        if prior is not None:
+            rollback_id, status = prior
+            skipped.append(
+                Skipped(
+                    p.entity_id,
+                    p.undone,
+                    f"already rolled back by action #{rollback_id} ({status}); nothing recorded. "
+                    + (
+                        "Meta held something else then: look at the entity and change it by hand if needed"
+                        if status == "drifted"
+                        else "it is being or has been written"
+                    ),
+                )
+            )
+        elif now is not None and _holds(p, now):
+            skipped.append(
+                Skipped(
+                    p.entity_id,
+                    p.undone,
+                    "Meta already holds the state before the window; nothing to roll back",
+                )
+            )
+        else:
+            todo.append(p)
+    return todo, skipped
+
+
+def _holds(p: Compensation, now: dict[str, object]) -> bool:
+    budget_ok = p.budget_after is None or now.get("daily_budget") == p.budget_after
+    status_ok = p.status_after is None or now.get("status") == p.status_after
+    return budget_ok and status_ok

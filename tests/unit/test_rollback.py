@@ -107,3 +107,22 @@ def test_time_adjustments_restore_the_base_too() -> None:
 def test_only_executed_live_changes_are_rolled_back(action: Action, says: str) -> None:
     with pytest.raises(ValueError, match=says):
         plan([action])
+
+
+def test_rolling_back_again_what_a_rollback_already_tried_is_a_no_op_with_a_message() -> None:
+    from autoscaler.rollback import drop_done
+
+    plans = plan([executed(1, "11"), executed(2, "12")])
+    todo, skipped = drop_done(plans, {1: (7, "drifted")}, {"12": {"daily_budget": 12000, "status": "ACTIVE"}})
+    assert [p.entity_id for p in todo] == ["12"]
+    assert [(k.entity_id, k.undone) for k in skipped] == [("11", (1,))]
+    assert skipped[0].why.startswith("already rolled back by action #7 (drifted); nothing recorded")
+
+
+def test_a_rollback_whose_target_meta_already_holds_is_a_no_op() -> None:
+    from autoscaler.rollback import drop_done
+
+    plans = plan([executed(1, "11")])
+    todo, skipped = drop_done(plans, {}, {"11": {"daily_budget": 10000, "status": "ACTIVE"}})
+    assert todo == []
+    assert skipped[0].why == "Meta already holds the state before the window; nothing to roll back"

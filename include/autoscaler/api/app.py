@@ -721,11 +721,15 @@ def rollback(body: s.RollbackIn, request: Request, user: Operator) -> s.Rollback
                 f"{account_id} runs in shadow mode (kill switch engaged): a rollback writes to Meta and is "
                 "refused while nothing may be written; resume first, or lock the entities instead",
             )
-        plans = planner.plan(
+        planned = planner.plan(
             store_actions.executed_between(
                 conn, since=body.since, until=until, account_id=account_id, entity_id=body.entity_id
             )
         )
+        earlier = store_actions.rollbacks_of(conn, [p.compensates_action_id for p in planned])
+        fresh = [p for p in planned if p.compensates_action_id not in earlier]
+        held = services.meta().read_budgets([p.entity_id for p in fresh]) if fresh else {}
+        plans, skipped = planner.drop_done(planned, earlier, held)
         ids = (
             []
             if body.dry_run
@@ -748,6 +752,9 @@ def rollback(body: s.RollbackIn, request: Request, user: Operator) -> s.Rollback
     return s.RollbackOut(
         dry_run=body.dry_run,
         outcomes=outcomes,
+        skipped=[
+            s.SkippedCompensation(entity_id=k.entity_id, undoes=list(k.undone), why=k.why) for k in skipped
+        ],
         compensations=[
             s.Compensation(
                 action_id=ids[i] if ids else None,

@@ -296,7 +296,17 @@ class Compensation(BaseModel):
     status: str
 
 
+class SkippedCompensation(BaseModel):
+    entity_id: str
+    undoes: list[int]
+    why: str
+
+
 class RollbackOut(BaseModel):
     dry_run: bool
     compensations: list[Compensation]
     outcomes: dict[str, int]
+    skipped: list[SkippedCompensation] = Field(
+        default_factory=list,
+        description="Entities with nothing to do: already rolled back, or Meta already holds the state before the window.",
+    )

@@ -400,6 +400,21 @@ def executed_between(
     return [Action.from_row(r) for r in rows]
 
 
+def rollbacks_of(conn: Connection, action_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
+    """For each of ``action_ids`` already named by a rollback that was not refused outright
+    (approved, executed or drifted), that latest rollback's (id, status)."""
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT ON (compensates_action_id) compensates_action_id, action_id, status "
+            "FROM autoscaler.scaling_actions WHERE action_type = 'rollback' "
+            "AND compensates_action_id = ANY(:ids) AND status IN ('approved', 'executed', 'drifted') "
+            "ORDER BY compensates_action_id, action_id DESC"
+        ),
+        {"ids": list(action_ids)},
+    ).all()
+    return {int(r[0]): (int(r[1]), str(r[2])) for r in rows}
+
+
 def record_rollbacks(conn: Connection, plans: Sequence[Any], *, by: str, reason: str) -> list[int]:
     """Record rollback.plan's compensations as approved operator actions; returns their ids.
 
