@@ -9,6 +9,7 @@ back at random.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from sqlalchemy.engine import URL
 from tests.api.conftest import World, built_world
 
 pytestmark = [pytest.mark.integration, pytest.mark.sandbox, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +60,14 @@ def test_no_request_makes_a_server_error(fuzzed_world: World, tmp_path: Path) ->
         ],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
         cwd=tmp_path,  # its cache of past crashes stays with this run, out of the work tree
+        # Edge values in every body and date (tests/api/schemathesis_hooks.py).
+        env={
+            **os.environ,
+            "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks",
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        },
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     summary = result.stdout
