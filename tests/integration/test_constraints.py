@@ -106,6 +106,7 @@ BASE: dict[str, dict[str, Any]] = {
 CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("ad_accounts_account_id_format", "ad_accounts", {"account_id": "2002"}),
     ("ad_accounts_currency_format", "ad_accounts", {"currency": "eur"}),
+    ("ad_accounts_currency_meta_supports", "ad_accounts", {"currency": "XYZ"}),
     ("ad_accounts_timezone_not_blank", "ad_accounts", {"timezone_name": " "}),
     ("budget_holders_entity_id_format", "budget_holders", {"entity_id": "x1"}),
     ("budget_holders_campaign_id_format", "budget_holders", {"campaign_id": "c"}),
@@ -126,6 +127,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("scaling_rules_multiplier_down_decreases", "scaling_rules", {"multiplier_down": 1.2}),
     ("scaling_rules_min_budget_positive", "scaling_rules", {"min_daily_budget": 0}),
     ("scaling_rules_min_budget_le_max", "scaling_rules", {"max_daily_budget": 50}),
+    ("scaling_rules_money_bounded", "scaling_rules", {"max_daily_budget": 10**16}),
     ("scaling_rules_approval_threshold_non_negative", "scaling_rules", {"require_approval_threshold": -1}),
     ("scaling_rules_min_impressions_non_negative", "scaling_rules", {"min_impressions": -1}),
     ("scaling_rules_evidence_z_range", "scaling_rules", {"evidence_z": 6}),
@@ -186,6 +188,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
         {"status": "approved", "requires_approval": False},
     ),
     ("scaling_actions_reasoning_not_blank", "scaling_actions", {"reasoning": "  "}),
+    ("scaling_actions_budgets_bounded", "scaling_actions", {"budget_after": 10**16}),
     ("profiles_window_ordered", "optimal_hour_profiles", {"window_end": "2026-10-01 00:00:00+00"}),
     ("profiles_days_observed_non_negative", "optimal_hour_profiles", {"days_observed": -1}),
     ("profiles_totals_non_negative", "optimal_hour_profiles", {"total_spend": -1}),

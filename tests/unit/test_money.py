@@ -84,3 +84,22 @@ def test_every_bound_fits_a_bigint_with_a_week_of_hours_to_spare() -> None:
     from autoscaler.money import MAX_DAILY_BUDGET, max_daily_budget_minor
 
     assert all(max_daily_budget_minor(code) * 24 * 7 < 2**63 for code in MAX_DAILY_BUDGET)
+
+
+def test_the_database_accepts_exactly_the_currencies_the_package_does() -> None:
+    import re
+    from pathlib import Path
+
+    from autoscaler.money import MAX_DAILY_BUDGET
+
+    sql = (Path(__file__).resolve().parents[2] / "sql" / "migrations" / "0010_money_bounds.sql").read_text()
+    listed = sql[sql.index("ad_accounts_currency_meta_supports") :]
+    assert set(re.findall(r"'([A-Z]{3})'", listed)) == set(MAX_DAILY_BUDGET)
+
+
+def test_the_databases_money_bound_is_above_every_currencys() -> None:
+    from autoscaler.money import MAX_DAILY_BUDGET, max_daily_budget_minor
+    from autoscaler.rules import ANY_CURRENCY_MAX
+
+    assert ANY_CURRENCY_MAX == 10**15  # 0010_money_bounds.sql
+    assert all(max_daily_budget_minor(code) <= ANY_CURRENCY_MAX for code in MAX_DAILY_BUDGET)

@@ -34,6 +34,7 @@ _CONSTRAINT_FIELDS = {
     "scaling_rules_multiplier_down_decreases": "multiplier_down",
     "scaling_rules_min_budget_positive": "min_daily_budget",
     "scaling_rules_min_budget_le_max": "max_daily_budget",
+    "scaling_rules_money_bounded": "max_daily_budget",
     "scaling_rules_approval_threshold_non_negative": "require_approval_threshold",
     "scaling_rules_min_impressions_non_negative": "min_impressions",
     "scaling_rules_min_conversions_non_negative": "min_conversions",
