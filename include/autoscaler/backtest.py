@@ -42,18 +42,21 @@ import numpy as np
 import pandas as pd
 
 from autoscaler import metrics
+from autoscaler.allocator import HISTORY_COLUMNS, AllocatorSettings, allocate
 from autoscaler.hourly import decision_frame
 from autoscaler.meta import frames
 from autoscaler.meta.client import ADSET_FIELDS, INSIGHT_FIELDS, MetaConfig
 from autoscaler.money import currency_offset
+from autoscaler.profiles import delay_kernel, lagged_moments
 from autoscaler.rules import ScalingRule
 from autoscaler.sandbox.graph import GraphAPI, GraphError
 from autoscaler.sandbox.scenario import Scenario
 from autoscaler.sandbox.simulator import Account, Simulator
 from autoscaler.store.windows import window_bounds
 
-POLICIES = ("static", "seed", "default", "oracle")
-RULE_POLICIES = ("seed", "default")
+POLICIES = ("static", "seed", "default", "allocator", "oracle")
+RULE_POLICIES = ("seed", "default", "allocator")
+HISTORY_HOURS = 14 * 24  # the allocator fits each holder on its last two weeks
 WRITES = ("scale_up_aggressive", "scale_up", "scale_down", "pause")
 PURCHASE_TYPES: tuple[str, ...] = MetaConfig.__dataclass_fields__["purchase_action_types"].default  # type: ignore[assignment]
 VERSION = "v0"
@@ -209,22 +212,32 @@ class Production:
     tests/integration/test_backtest_store.py checks them against the SQL on the same rows.
     """
 
-    def __init__(self, graph: GraphAPI, account: Account, rules: list[ScalingRule]) -> None:
+    def __init__(
+        self,
+        graph: GraphAPI,
+        account: Account,
+        rules: list[ScalingRule],
+        allocator: AllocatorSettings | None = None,
+    ) -> None:
         self.graph = graph
+        self.allocator = allocator
         self.sim = graph.sim
         self.account = account
         self.rules = rules
         self.lookback = max(r.lookback_hours for r in rules)
         self.ids = [h.entity_id for h in self.sim.holders if h.account_index == account.index]
         self.position = {e: i for i, e in enumerate(self.ids)}
-        self.rows: dict[str, dict[int, np.ndarray]] = {m: {} for m in metrics.METRICS}
+        self.rows: dict[str, dict[int, np.ndarray]] = {m: {} for m in (*metrics.METRICS, "daily_budget")}
         self.observed: dict[int, np.ndarray] = {}  # which entities have a row for hour k
         self.local_date: dict[int, Any] = {}
         self.cumulative: dict[str, np.ndarray] | None = None
         self.cumulative_day: Any = None
         self.last_change: dict[str, pd.Timestamp] = {}
         self.settled_totals: tuple[Any, pd.DataFrame] | None = None
-        self.final_day: Any = None  # the last local day whose totals can no longer change
+        self.final_day: Any = None
+        self.kernel: tuple[int, np.ndarray] | None = (
+            None  # the last local day whose totals can no longer change
+        )
         # When set, every snapshot frame and settlement made, in order (the store's conformance test).
         self.journal: list[tuple[str, pd.DataFrame]] | None = None
         self.holders = pd.DataFrame()
@@ -276,6 +289,9 @@ class Production:
             column = np.zeros(n, dtype=np.int64)
             column[at] = rows[m].to_numpy(dtype=np.int64)
             self.rows[m][k] = column
+        budget = np.full(n, np.nan)
+        budget[at] = rows["daily_budget"].to_numpy(dtype=float, na_value=np.nan)
+        self.rows["daily_budget"][k] = budget
         seen = np.zeros(n, dtype=bool)
         seen[at] = True
         self.observed[k] = seen
@@ -373,9 +389,48 @@ class Production:
     def decide(self, k: int) -> pd.DataFrame:
         local_hour = pd.Timestamp(self.sim.hour_start(k + 1)).tz_convert(self.account.timezone).hour
         no_profiles = pd.DataFrame({"entity_id": pd.Series(dtype=object), "confidence": [], "multiplier": []})
+        allocation = None
+        if self.allocator is not None:
+            settings = self.allocator
+
+            def allocation(frame: pd.DataFrame) -> pd.DataFrame:
+                history = self._history(k)
+                return allocate(history, frame, settings, seed=k, kernel=self._kernel(history))
+
         return decision_frame(
-            self._state(), self._window(k), self.rules, no_profiles, local_hour, pd.Timestamp(self.sim.now)
+            self._state(),
+            self._window(k),
+            self.rules,
+            no_profiles,
+            local_hour,
+            pd.Timestamp(self.sim.now),
+            allocation,
         )
+
+    def _kernel(self, history: pd.DataFrame) -> np.ndarray | None:
+        """How late purchases are reported, as the daily profiles estimate it (profiles.delay_kernel)."""
+        if self.allocator is None or not self.allocator.late_reporting:
+            return None
+        if self.kernel is None or self.kernel[0] // 24 != len(self.observed) // 24:  # once a day
+            rows = history.sort_values(["entity_id", "age_hours"], ascending=[True, False]).assign(
+                inside=True
+            )
+            self.kernel = (len(self.observed), delay_kernel(*lagged_moments(rows, lags=24)))
+        return self.kernel[1]
+
+    def _history(self, k: int) -> pd.DataFrame:
+        """The holders' hourly rows of the last two weeks, as the allocator reads them from the store."""
+        hours = [h for h in range(k - HISTORY_HOURS + 1, k + 1) if h in self.observed]
+        if not hours:
+            return pd.DataFrame(columns=list(HISTORY_COLUMNS))
+        seen = np.stack([self.observed[h] for h in hours]).ravel()
+        ids = np.tile(np.asarray(self.ids, dtype=object), len(hours))
+        age = np.repeat(k - np.asarray(hours), len(self.ids))
+        columns = {
+            m: np.stack([self.rows[m][h] for h in hours]).ravel()[seen]
+            for m in ("spend", "revenue", "conversions", "daily_budget")
+        }
+        return pd.DataFrame({"entity_id": ids[seen], "age_hours": age[seen], **columns})
 
     def write(self, decided: pd.DataFrame, refused: dict[str, int]) -> int:
         """Write the hour's changes through the Graph layer; returns the writes accepted."""
@@ -420,7 +475,10 @@ def run(
     seed: int,
     policy: str,
     progress: Callable[[int, int], None] | None = None,
+    allocator: AllocatorSettings | None = None,
 ) -> BacktestResult:
+    """One policy over ``days`` days of the scenario (``allocator``: the allocator's settings,
+    default AllocatorSettings())."""
     if policy not in POLICIES:
         raise ValueError(f"policy: one of {', '.join(POLICIES)}, not {policy!r}")
     if days < 1:
@@ -432,11 +490,12 @@ def run(
     warmup = 0
     if policy in RULE_POLICIES:
         warmup = rule_for(policy, "act_0", 1, 1).lookback_hours + 24
+    allocator = (allocator or AllocatorSettings()) if policy == "allocator" else None
     sim = _simulator(scenario, seed, warmup)
     bounds = limits(sim)
     graph = GraphAPI(sim)
     accounts = [
-        Production(graph, a, [rule_for(policy, a.account_id, *bounds[a.index])])
+        Production(graph, a, [rule_for(policy, a.account_id, *bounds[a.index])], allocator)
         for a in sim.accounts
         if a.index in bounds and policy in RULE_POLICIES
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -180,17 +181,22 @@ def decision_frame(
     multipliers: pd.DataFrame,
     local_hour: int,
     now: pd.Timestamp,
+    allocation: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The hour's decisions from what the store holds (pure: the backtest calls it too).
 
     ``state``: holder_state's columns; ``sums``: trailing_window's (per entity over the
-    window); ``multipliers``: hour_multipliers' for the local hour starting now.
+    window); ``multipliers``: hour_multipliers' for the local hour starting now;
+    ``allocation``: for rules whose strategy is the allocator, its proposal for the rows
+    (allocator.allocate over the entities' history).
     """
     frame = state.merge(sums, on="entity_id", how="left").fillna(
         {"spend": 0, "revenue": 0, "impressions": 0, "clicks": 0, "conversions": 0, "hours": 0}
     )
     frame = frame[frame["daily_budget"].notna()]  # lifetime budgets are not scaled
     frame = _with_time_of_day(with_rules(frame, rules), multipliers, local_hour)
+    if allocation is not None:
+        frame = frame.merge(allocation(frame), on="entity_id", how="left")
     decided = plan_hour(decide(frame, now))
     # A scaling of the base that this hour's multiplier cancels writes nothing this hour.
     cancelled = (

@@ -130,6 +130,11 @@ REASONS = (
     "account_cap",
     "account_cap_partial",
     "insufficient_evidence",
+    # The allocator (allocator.py): a step toward where marginal ROAS meets the rule's goal.
+    "marginal_roas_above_goal",
+    "marginal_roas_below_goal",
+    "likely_loss_at_minimum",
+    "marginal_roas_at_goal",
 )
 _REASON = {name: code for code, name in enumerate(REASONS)}
 ACTION_DTYPE = pd.CategoricalDtype(list(ACTIONS))
@@ -220,6 +225,11 @@ def _inputs(frame: pd.DataFrame, now: pd.Timestamp) -> dict[str, np.ndarray]:
         "hours_since_change": _hours_since(frame, now),
         "evidence_z": z,
         "order_value": order_value(frame),
+        # The allocator's proposal where a rule's strategy is allocator (NaN elsewhere).
+        "allocator_budget": frame["allocator_budget"].to_numpy(dtype=float, na_value=np.nan)
+        if "allocator_budget" in frame.columns
+        else np.full(n, np.nan),
+        "allocator_pause": _flag(frame, "allocator_pause"),
         **{name: _setting(frame, name) for name in _SETTINGS},
     }
 
@@ -307,9 +317,31 @@ def _decide_block(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     multiplier = np.where(action == AGGRESSIVE, x["multiplier_aggressive_up"], multiplier)
     multiplier = np.where(action == UP, x["multiplier_up"], multiplier)
     multiplier = np.where(action == DOWN, x["multiplier_down"], multiplier)
+    proposed = budget * multiplier
+    # Rows the allocator decided: its step (or pause) replaces the thresholds, and the
+    # posterior has already weighed the evidence; every hold below still applies.
+    allocated = ~np.isnan(x["allocator_budget"])
+    if allocated.any():
+        step = x["allocator_budget"]
+        classes = np.select(
+            [x["allocator_pause"], step > budget, step < budget], [PAUSE, UP, DOWN], default=MAINTAIN
+        ).astype(np.int8)
+        codes = np.select(
+            [x["allocator_pause"], step > budget, step < budget],
+            [
+                _REASON["likely_loss_at_minimum"],
+                _REASON["marginal_roas_above_goal"],
+                _REASON["marginal_roas_below_goal"],
+            ],
+            default=_REASON["marginal_roas_at_goal"],
+        ).astype(np.int8)
+        action = np.where(allocated, classes, action).astype(np.int8)
+        reason = np.where(allocated, codes, reason).astype(np.int8)
+        weak = weak & ~allocated
+        proposed = np.where(allocated, step, proposed)
     resizing = action <= DOWN
     # Round half up to the minor unit (budgets are integers of it), then clamp.
-    clamped = np.clip(np.floor(budget * multiplier + 0.5), x["min_daily_budget"], x["max_daily_budget"])
+    clamped = np.clip(np.floor(proposed + 0.5), x["min_daily_budget"], x["max_daily_budget"])
     new_budget = np.where(resizing, clamped, budget)
 
     # Holds, each judged against the classification; the first that applies in this order is
@@ -472,9 +504,37 @@ def reasoning(row: Any, currency: str) -> str:
         "account_cap_partial": lambda: (
             f"Partly scaled: ROAS {r.roas:.2f}x, limited by the account's daily budget cap"
         ),
+        "marginal_roas_above_goal": lambda: _allocator_sentence(r, currency),
+        "marginal_roas_below_goal": lambda: _allocator_sentence(r, currency),
+        "marginal_roas_at_goal": lambda: _allocator_sentence(r, currency),
+        "likely_loss_at_minimum": lambda: (
+            f"Losing money: even at {format_money(int(r.min_daily_budget), currency)}/day ROAS would be below 1.0x "
+            f"with probability {float(r.loss_probability):.0%} ({_curve(r)}), pausing"
+        ),
     }
     text: str = texts[str(r.reason)]()
     return text
+
+
+def _curve(r: Any) -> str:
+    return (
+        f"elasticity {float(r.elasticity):.2f} ± {float(r.elasticity_sd):.2f} "
+        f"from {float(r.curve_purchases):,.0f} purchases"
+    )
+
+
+def _allocator_sentence(r: Any, currency: str) -> str:
+    """'marginal ROAS 1.8x at $200.00/day (elasticity 0.62 ± 0.08 from 312 purchases); toward
+    $265.00/day where it reaches 1.0x; step +15%'."""
+    budget = int(r.daily_budget)
+    head = (
+        f"marginal ROAS {float(r.marginal_roas):.2f}x at {format_money(budget, currency)}/day ({_curve(r)}); "
+        f"toward {format_money(int(r.curve_target), currency)}/day where it reaches {float(r.goal):.2f}x"
+    )
+    new = int(getattr(r, "new_daily_budget", budget))
+    if str(r.reason) == "marginal_roas_at_goal" or new == budget:
+        return head + "; holding"
+    return head + f"; step {100.0 * (new - budget) / budget:+.0f}%"
 
 
 def _row_precondition(row: dict[str, Any]) -> str | None:
