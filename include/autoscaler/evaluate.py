@@ -110,21 +110,24 @@ def _refuse(frame: pd.DataFrame, column: str, rule: str, bad: pd.Series) -> None
 
 
 # A non-negative decimal as people write amounts: digits, optionally a point and more digits.
-# Not 1e20, not inf or nan, not -5: those are refused, each naming the column and row.
-_AMOUNT = r"(\d{1,16})(?:\.(\d*))?"
+# Not 1e20, not inf or nan, not -5: those are refused, each naming the column and row.  At most
+# 14 digits before the point (far above any currency's bound over a week) and 4 after, so
+# the digits without the point always fit an int64.
+_AMOUNT = r"\d{1,14}(?:\.\d{0,4})?"
 # Counts hold at most 15 digits (far beyond any campaign; well inside int64).
-_COUNT = r"(\d{1,15})(?:\.0*)?"
+_COUNT = r"\d{1,15}(?:\.0*)?"
 
 
 def _count(frame: pd.DataFrame, column: str) -> pd.Series:
     values = frame[column].str.strip()
     _refuse(frame, column, "must be a whole non-negative number", ~values.str.fullmatch(_COUNT))
-    return values.str.extract(_COUNT, expand=False).astype(np.int64)
+    return values.str.replace(r"\.0*$", "", regex=True).astype(np.int64)
 
 
 def _minor(frame: pd.DataFrame, column: str, currency: str, offset: int) -> pd.Series:
-    """Exact minor units from decimal text: the whole part times the offset plus the fraction's
-    digits, in integers (2173.26 USD is 217326, which binary floating point misses)."""
+    """Exact minor units from decimal text, in integers only: the digits without the point are
+    the amount times 10^(digits after the point), rescaled to the currency's decimals (2173.26
+    USD is 217326 cents, which 2173.26 * 100 in binary floating point misses)."""
     values = frame[column].str.strip()
     _refuse(
         frame,
@@ -132,27 +135,23 @@ def _minor(frame: pd.DataFrame, column: str, currency: str, offset: int) -> pd.S
         f"must be a non-negative decimal amount in {currency}, such as 12.50",
         ~values.str.fullmatch(_AMOUNT),
     )
-    parts = values.str.extract(_AMOUNT)
-    fraction = parts[1].fillna("").str.rstrip("0")
+    point = values.str.find(".").to_numpy()
+    after = np.where(point >= 0, values.str.len().to_numpy() - point - 1, 0)
+    scaled = values.str.replace(".", "", regex=False).astype(np.int64).to_numpy()
     decimals = len(str(offset)) - 1
+    down = 10 ** np.clip(after - decimals, 0, None)
+    up = 10 ** np.clip(decimals - after, 0, None)
     _refuse(
         frame,
         column,
         f"finer than {currency}'s minor unit"
         if decimals
         else f"{currency} has no minor unit: whole amounts only",
-        fraction.str.len() > decimals,
+        pd.Series(scaled % down != 0, index=frame.index),
     )
-    whole = parts[0].str.lstrip("0").replace("", "0")
-    _refuse(
-        frame,
-        column,
-        f"must be at most {money_text(max_daily_budget_minor(currency) * 168, currency)}",
-        whole.str.len() > 15,
-    )
-    minor = whole.astype(np.int64) * offset
-    if decimals:
-        minor += fraction.str.ljust(decimals, "0").astype(np.int64)
+    minor = pd.Series(scaled // down * up, index=frame.index)
+    ceiling = max_daily_budget_minor(currency) * 168  # a week of hours at the highest daily budget
+    _refuse(frame, column, f"must be at most {money_text(ceiling, currency)}", minor > ceiling)
     return minor
 
 

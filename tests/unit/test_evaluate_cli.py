@@ -140,3 +140,19 @@ def test_an_invalid_rule_is_refused_naming_each_field(
     assert code == 2
     assert "max_daily_budget: must be at least min_daily_budget" in err
     assert "multiplier_up: Input should be greater than 1" in err
+
+
+def test_money_in_metrics_is_parsed_exactly_from_its_digits() -> None:
+    # 2173.26 * 100 is 217325.99999999997 in binary floating point: the old check refused such
+    # amounts as "finer than USD's minor unit" (issue 17, item 8: a 1M-row file failed at row 29).
+    from autoscaler.evaluate import read_metrics
+
+    cents = [(i * 7919) % 10_000_000 + 1 for i in range(20_000)]
+    text = "entity_id,daily_budget,spend,revenue,impressions,clicks\n" + "".join(
+        f"{i},100.00,{c // 100}.{c % 100:02d},2173.26,1000,10\n" for i, c in enumerate(cents, start=1)
+    )
+    frame, currency = read_metrics(text, "USD")
+    assert currency == "USD"
+    assert frame["spend"].tolist() == cents
+    assert set(frame["revenue"]) == {217_326}
+    assert read_metrics(text.replace("2173.26", "2173.2600"), "USD")[0]["revenue"].iloc[0] == 217_326
