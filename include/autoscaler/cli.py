@@ -526,14 +526,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = add(rules, "add", _rules_add, "create a rule from RULE.json (money in major units)")
     p.add_argument("file", help="RULE.json, or - for standard input")
-    p.add_argument("--actor", default="cli", help="who is creating it (recorded)")
+    p.add_argument("--actor", type=_person, default="cli", help="who is creating it (recorded)")
     db_option(p)
     p = add(rules, "list", _rules_list, "list rules as JSON (money in major units)")
     p.add_argument("--account", type=_account_id, help="only this act_<digits>")
     db_option(p)
     p = add(rules, "delete", _rules_delete, "disable and mark a rule deleted")
     p.add_argument("rule_id", type=_bounded(1, 2**63 - 1))
-    p.add_argument("--actor", default="cli")
+    p.add_argument("--actor", type=_person, default="cli", help="who is deleting it (recorded)")
     db_option(p)
     acts = commands.add_parser("actions", help="scaling actions and approvals").add_subparsers(
         dest="actions_command", required=True
@@ -557,7 +557,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--account", action="append", help="act_<digits> (repeatable; default: accounts with a rule)"
     )
-    p.add_argument("--days", type=int, default=28, help="complete local days to learn from (default 28)")
+    p.add_argument(
+        "--days",
+        type=_bounded(1, 90),
+        default=28,
+        help="complete local days to learn from (1-90, default 28)",
+    )
     p.add_argument("--now", help="learn as of this time (default: now)")
     db_option(p)
     for verb, handler, text_ in (
@@ -604,7 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="demo",
         help="built-in (demo, bench-2000, scale-100x1000, flat, planted) or a JSON file",
     )
-    p.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    p.add_argument("--port", type=_bounded(0, 65535), default=0, help="port (default: any free one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--faults", default="", help="fault spec, e.g. 5xx=0.05,burst=10:3 (docs/sandbox.md)")
     return parser

@@ -121,6 +121,18 @@ CASES = [
         (("rules", "add", "{rule}"), _rule(rule_id=999)),
     ),
     Case(
+        "cli-rules-add-ansi-actor",
+        "rules add --actor with an ANSI escape",
+        "argument --actor: must not contain control characters",
+        (("rules", "add", "{rule}", "--actor", "\x1b[2Jadmin"), _rule()),
+    ),
+    Case(
+        "cli-profiles-learn-negative-days",
+        "profiles learn --days -3",
+        "argument --days: must be between 1 and 90, got -3",
+        (("profiles", "learn", "--days", "-3"), {}),
+    ),
+    Case(
         "cli-actions-list-negative-limit",
         "actions list --limit -5",
         "argument --limit: must be between 1 and 10000, got -5",
