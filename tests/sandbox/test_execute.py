@@ -244,3 +244,13 @@ def test_a_malformed_answer_to_a_batch_is_a_transient_error_and_the_retry_comple
         assert summary.outcomes == {"executed": 6}
         assert summary.write_requests == 2  # the malformed batch and its retry
         assert len(history(sandbox.url)) == 6  # the retry wrote the same absolute values: no change twice
+
+
+def test_a_budget_read_of_the_wrong_shape_is_a_typed_transient_error(
+    meta: MetaClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autoscaler.meta.errors import TransientError
+
+    monkeypatch.setattr(MetaClient, "_send", lambda self, *a, **k: {"123": "not an object"})
+    with pytest.raises(TransientError, match="malformed body"):
+        meta.read_budgets(["123"])

@@ -424,6 +424,10 @@ class MetaClient:
             body = self._send(
                 "GET", (), {"ids": ",".join(chunk), "fields": "id,daily_budget,status,effective_status"}
             )
+            if not isinstance(body, dict) or not all(isinstance(o, dict) for o in body.values()):
+                # Valid JSON of the wrong shape is as malformed as a truncated body: typed, so
+                # the task's retry reads again, never a raw AttributeError.
+                raise TransientError("Meta answered a budget read with a malformed body")
             for entity_id, obj in body.items():
                 budget = obj.get("daily_budget")
                 held[entity_id] = {
