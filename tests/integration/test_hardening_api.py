@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 
 from autoscaler.api.app import Services, create_app
 from autoscaler.api.auth import Operator, Reader
+from autoscaler.meta import MetaClient
 from tests import factories
 from tests.hardening import Case, params
 
@@ -195,7 +196,11 @@ def world(engine: Engine) -> Iterator[tuple[TestClient, dict[str, int]]]:
                 1, entity_id="3001", entity_level="adset", approval_deadline="2026-01-01 00:00+00"
             ),
         )
-    app = create_app(Services(engine=engine, meta=lambda: pytest.fail("no case may reach Meta")))
+
+    def no_meta() -> MetaClient:
+        raise LookupError("no Meta connection in these cases")  # deadlines on the wall clock
+
+    app = create_app(Services(engine=engine, meta=no_meta))
     for dependency in (Reader, Operator):
         app.dependency_overrides[get_args(dependency)[1].dependency] = _Ops
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -245,3 +250,28 @@ def test_a_timely_approval_through_the_api_is_recorded(world: tuple[TestClient, 
     answer = client.post("/approve", json={"action_id": ids["pending"], "approve": True, "reason": "ok"})
     assert answer.status_code == 200, answer.text
     assert answer.json()["status"] == "approved"
+
+
+def test_approvals_are_judged_by_the_sandbox_clock_when_meta_follows_it(engine: Engine) -> None:
+    # The demo and docker-compose run Meta's sandbox on a virtual clock; deadlines are set by
+    # it, so a person approving in the UI is judged by it too, not by the wall.
+    from datetime import UTC, datetime
+
+    with engine.begin() as conn:
+        factories.world(conn)
+        waiting = factories.insert_action(
+            conn, factories.action_row(1, approval_deadline="2026-01-01 00:45+00")
+        )
+
+    class SandboxClock:
+        config = type("C", (), {"clock": "sandbox"})()
+
+        def now(self) -> datetime:
+            return datetime(2026, 1, 1, 0, 30, tzinfo=UTC)
+
+    app = create_app(Services(engine=engine, meta=lambda: SandboxClock()))  # type: ignore[arg-type,return-value]
+    for dependency in (Reader, Operator):
+        app.dependency_overrides[get_args(dependency)[1].dependency] = _Ops
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.post("/approve", json={"action_id": waiting, "approve": True})
+    assert answer.status_code == 200, answer.text

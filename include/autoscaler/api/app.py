@@ -216,11 +216,24 @@ def evaluate_bulk(body: s.EvaluateBulkIn, request: Request, user: Reader) -> s.E
 # ---- approvals and actions -------------------------------------------------------------------
 
 
+def _deadline_clock(request: Request) -> datetime | None:
+    """The clock approval deadlines are set by: Meta's when the Meta connection follows the
+    sandbox's virtual clock (the demo, docker-compose), else None: the database's, the wall."""
+    try:
+        meta = _services(request).meta()
+    except Exception:  # no Meta connection in this API server: deadlines are on the wall clock
+        return None
+    return meta.now() if meta.config.clock != "wall" else None
+
+
 @router.post("/approve", tags=["actions"], summary="Approve or reject a pending action")
 def approve(body: s.ApproveIn, request: Request, user: Operator) -> s.ActionOut:
-    change = store_actions.approve if body.approve else store_actions.reject
     with _write(request) as conn:
-        action = change(conn, body.action_id, by=actor(user), reason=body.reason)
+        if body.approve:
+            now = _deadline_clock(request)
+            action = store_actions.approve(conn, body.action_id, by=actor(user), reason=body.reason, now=now)
+        else:
+            action = store_actions.reject(conn, body.action_id, by=actor(user), reason=body.reason)
     return s.ActionOut.of(action)
 
 
