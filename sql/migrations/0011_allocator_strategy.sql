@@ -47,3 +47,20 @@ COMMENT ON COLUMN autoscaler.scaling_actions.marginal_roas IS 'Allocator: margin
 COMMENT ON COLUMN autoscaler.scaling_actions.marginal_roas_new IS 'Allocator: marginal ROAS the curve predicts at the new budget.';
 COMMENT ON COLUMN autoscaler.scaling_actions.target_marginal_roas IS 'Allocator: the marginal ROAS the holder is taken to (the rule''s, or the one a total budget sets).';
 COMMENT ON COLUMN autoscaler.scaling_actions.curve_target_budget IS 'Allocator: the budget (minor units) where the marginal ROAS meets the goal; steps head there.';
+
+-- The curve is part of the decision: like every other decision column (0008), never rewritten.
+CREATE FUNCTION autoscaler.scaling_actions_guard_curve() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF (NEW.curve_elasticity, NEW.curve_elasticity_sd, NEW.curve_roas, NEW.curve_purchases,
+        NEW.marginal_roas, NEW.marginal_roas_new, NEW.target_marginal_roas, NEW.curve_target_budget)
+       IS DISTINCT FROM
+       (OLD.curve_elasticity, OLD.curve_elasticity_sd, OLD.curve_roas, OLD.curve_purchases,
+        OLD.marginal_roas, OLD.marginal_roas_new, OLD.target_marginal_roas, OLD.curve_target_budget) THEN
+        RAISE EXCEPTION 'scaling_actions: action % records a decision; its curve is not rewritten', OLD.action_id;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER scaling_actions_guard_curve BEFORE UPDATE ON autoscaler.scaling_actions
+    FOR EACH ROW EXECUTE FUNCTION autoscaler.scaling_actions_guard_curve();
