@@ -62,6 +62,9 @@ def test_the_airflow_services_are_the_four_components_sharing_one_environment_an
     assert all(env == environments[0] for env in environments)
     env = environments[0]
     assert env["AIRFLOW__API_AUTH__JWT_SECRET"]
+    # Set, even if empty: else each container generates its own key and cannot read the others'
+    # Variables (the kill switch among them).
+    assert "AIRFLOW__CORE__FERNET_KEY" in env
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:8080/execution/"
     for name in AIRFLOW_SERVICES:
         assert services[name]["network_mode"] == "service:sandbox"
@@ -95,6 +98,7 @@ def test_every_autoscaler_command_of_the_init_parses(compose: dict[str, Any]) ->
         parser.parse_args(argv)  # exits (fails the test) on an unknown command or option
 
 
+@pytest.mark.slow  # about a minute: each autoscaler call starts Airflow's configuration
 def test_the_init_runs_twice_against_a_real_database(
     compose: dict[str, Any], empty_db_url: URL, tmp_path: Path
 ) -> None:
