@@ -43,13 +43,14 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 HISTORY_COLUMNS = ("entity_id", "age_hours", "spend", "revenue", "conversions", "daily_budget")
+HISTORY_HOURS = 14 * 24  # each holder's curve is fitted on its last two weeks
 ELASTICITY_RANGE = (0.15, 0.95)
 
 
@@ -93,6 +94,15 @@ def reported_share(age_hours: np.ndarray, kernel: np.ndarray | None) -> np.ndarr
     index = np.clip(age_hours.astype(np.int64), 0, len(cumulative) - 1)
     share: np.ndarray = cumulative[index]
     return share
+
+
+def delay_kernel_of(history: pd.DataFrame, lags: int = 24) -> np.ndarray:
+    """How late purchases are reported, estimated from the same hourly history as the daily
+    profiles estimate it (profiles.delay_kernel on lagged spend)."""
+    from autoscaler.profiles import delay_kernel, lagged_moments
+
+    rows = history.sort_values(["entity_id", "age_hours"], ascending=[True, False]).assign(inside=True)
+    return delay_kernel(*lagged_moments(rows, lags=lags))
 
 
 def fit(
@@ -278,11 +288,21 @@ def _elasticity(
 
 
 def targets(
-    curves: pd.DataFrame, settings: AllocatorSettings, low: np.ndarray, high: np.ndarray, seed: int = 0
+    curves: pd.DataFrame,
+    settings: AllocatorSettings,
+    low: np.ndarray,
+    high: np.ndarray,
+    seed: int = 0,
+    *,
+    goal: np.ndarray | None = None,
+    max_step: np.ndarray | None = None,
+    pause_probability: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Where each holder's budget should head, and the step toward it this hour.
 
-    ``low``/``high``: the rule's minimum and maximum budgets per row.  Adds: draw_elasticity
+    ``low``/``high``: the rule's minimum and maximum budgets per row; ``goal``, ``max_step``,
+    ``pause_probability``: per-row rule settings (default: ``settings``'), ``goal`` given
+    only when no total budget applies.  Adds: draw_elasticity
     (the Thompson draw, or the mean), marginal_roas (at the current budget), target,
     marginal_at_target, step_budget (the target, at most ``max_step`` away), pause (bool),
     loss_probability (that even ``low`` loses money).
@@ -302,13 +322,18 @@ def targets(
         e = np.clip(e_mean + e_sd * draws, *ELASTICITY_RANGE)
     else:
         e = e_mean
-    goal = _goal(budget, roas, e, low, high, settings)
+    if goal is None:
+        goal = _goal(budget, roas, e, low, high, settings)
+    step_limit = np.full(len(out), settings.max_step) if max_step is None else max_step
+    pause_at = (
+        np.full(len(out), settings.pause_probability) if pause_probability is None else pause_probability
+    )
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # marginal(b) = e * roas * (b / budget)**(e - 1) = goal  =>  b = budget * (e * roas / goal)**(1/(1-e))
         best = budget * np.power(np.maximum(e * roas, 1e-12) / goal, 1.0 / (1.0 - e))
     target = np.clip(np.where(np.isfinite(best), best, high), low, high)
     ratio = target / np.maximum(budget, 1.0)
-    step = np.clip(ratio, 1.0 - settings.max_step, 1.0 + settings.max_step)
+    step = np.clip(ratio, 1.0 - step_limit, 1.0 + step_limit)
     above = _probability_above(out, goal, settings)
     sure = np.where(ratio > 1.0, above >= settings.confidence, (1.0 - above) >= settings.confidence)
     moving = (np.abs(ratio - 1.0) > settings.deadband) & sure
@@ -318,7 +343,7 @@ def targets(
     loss: np.ndarray = stats.gamma.cdf(
         threshold, out["roas_shape"].to_numpy(dtype=float), scale=1.0 / out["roas_rate"].to_numpy(dtype=float)
     )
-    pause = loss >= settings.pause_probability
+    pause = loss >= pause_at
     if bool(out["reporting_gap"].any()):
         step_budget, pause = budget.copy(), np.zeros(len(out), bool)
     return out.assign(
@@ -405,10 +430,32 @@ def allocate(
     """
     rows = state[state["daily_budget"].notna()]
     budgets = pd.Series(rows["daily_budget"].to_numpy(dtype=float), index=rows["entity_id"].astype(str))
+    if kernel is None and settings.late_reporting and len(history):
+        kernel = delay_kernel_of(history)
     curves = fit(history, budgets, settings, kernel)
     low = rows["min_daily_budget"].to_numpy(dtype=float, na_value=1.0)
     high = rows["max_daily_budget"].to_numpy(dtype=float, na_value=np.inf)
-    planned = targets(curves, settings, low, high, seed=seed)
+
+    def per_row(column: str) -> np.ndarray | None:
+        return rows[column].to_numpy(dtype=float, na_value=np.nan) if column in rows.columns else None
+
+    total = per_row("allocator_daily_budget")
+    if total is not None and np.isfinite(total).any():  # an account rule's total budget
+        settings = replace(settings, total_daily_budget=int(np.nanmax(total)))
+    goal = None
+    target_roas = per_row("target_marginal_roas")
+    if settings.total_daily_budget is None and target_roas is not None:
+        goal = np.where(np.isnan(target_roas), settings.target_marginal_roas, target_roas)
+    planned = targets(
+        curves,
+        settings,
+        low,
+        high,
+        seed=seed,
+        goal=goal,
+        max_step=per_row("max_step"),
+        pause_probability=per_row("pause_probability"),
+    )
     return pd.DataFrame(
         {
             "entity_id": planned["entity_id"],

@@ -42,12 +42,11 @@ import numpy as np
 import pandas as pd
 
 from autoscaler import metrics
-from autoscaler.allocator import HISTORY_COLUMNS, AllocatorSettings, allocate
+from autoscaler.allocator import HISTORY_COLUMNS, HISTORY_HOURS, AllocatorSettings
 from autoscaler.hourly import decision_frame
 from autoscaler.meta import frames
 from autoscaler.meta.client import ADSET_FIELDS, INSIGHT_FIELDS, MetaConfig
 from autoscaler.money import currency_offset
-from autoscaler.profiles import delay_kernel, lagged_moments
 from autoscaler.rules import ScalingRule
 from autoscaler.sandbox.graph import GraphAPI, GraphError
 from autoscaler.sandbox.scenario import Scenario
@@ -56,7 +55,6 @@ from autoscaler.store.windows import window_bounds
 
 POLICIES = ("static", "seed", "default", "allocator", "oracle")
 RULE_POLICIES = ("seed", "default", "allocator")
-HISTORY_HOURS = 14 * 24  # the allocator fits each holder on its last two weeks
 WRITES = ("scale_up_aggressive", "scale_up", "scale_down", "pause")
 PURCHASE_TYPES: tuple[str, ...] = MetaConfig.__dataclass_fields__["purchase_action_types"].default  # type: ignore[assignment]
 VERSION = "v0"
@@ -118,6 +116,8 @@ def rule_for(policy: str, account_id: str, low: int, high: int) -> ScalingRule:
         "min_daily_budget": low,
         "max_daily_budget": high,
     }
+    if policy == "allocator":
+        settings["strategy"] = "allocator"
     if policy == "seed":
         # The seed's rule: a 24 h window, no cooldown, no learning-phase hold, any ROAS.
         settings.update(
@@ -234,10 +234,7 @@ class Production:
         self.cumulative_day: Any = None
         self.last_change: dict[str, pd.Timestamp] = {}
         self.settled_totals: tuple[Any, pd.DataFrame] | None = None
-        self.final_day: Any = None
-        self.kernel: tuple[int, np.ndarray] | None = (
-            None  # the last local day whose totals can no longer change
-        )
+        self.final_day: Any = None  # the last local day whose totals can no longer change
         # When set, every snapshot frame and settlement made, in order (the store's conformance test).
         self.journal: list[tuple[str, pd.DataFrame]] | None = None
         self.holders = pd.DataFrame()
@@ -389,14 +386,7 @@ class Production:
     def decide(self, k: int) -> pd.DataFrame:
         local_hour = pd.Timestamp(self.sim.hour_start(k + 1)).tz_convert(self.account.timezone).hour
         no_profiles = pd.DataFrame({"entity_id": pd.Series(dtype=object), "confidence": [], "multiplier": []})
-        allocation = None
-        if self.allocator is not None:
-            settings = self.allocator
-
-            def allocation(frame: pd.DataFrame) -> pd.DataFrame:
-                history = self._history(k)
-                return allocate(history, frame, settings, seed=k, kernel=self._kernel(history))
-
+        history = self._history(k) if self.allocator is not None else None
         return decision_frame(
             self._state(),
             self._window(k),
@@ -404,19 +394,10 @@ class Production:
             no_profiles,
             local_hour,
             pd.Timestamp(self.sim.now),
-            allocation,
+            history,
+            seed=k,
+            allocator=self.allocator,
         )
-
-    def _kernel(self, history: pd.DataFrame) -> np.ndarray | None:
-        """How late purchases are reported, as the daily profiles estimate it (profiles.delay_kernel)."""
-        if self.allocator is None or not self.allocator.late_reporting:
-            return None
-        if self.kernel is None or self.kernel[0] // 24 != len(self.observed) // 24:  # once a day
-            rows = history.sort_values(["entity_id", "age_hours"], ascending=[True, False]).assign(
-                inside=True
-            )
-            self.kernel = (len(self.observed), delay_kernel(*lagged_moments(rows, lags=24)))
-        return self.kernel[1]
 
     def _history(self, k: int) -> pd.DataFrame:
         """The holders' hourly rows of the last two weeks, as the allocator reads them from the store."""

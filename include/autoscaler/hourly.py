@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -19,6 +18,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from autoscaler import metrics
+from autoscaler.allocator import HISTORY_COLUMNS, HISTORY_HOURS, AllocatorSettings, allocate
 from autoscaler.meta import MetaClient
 from autoscaler.meta.frames import per_holder
 from autoscaler.policy import decide, with_rules
@@ -30,7 +30,13 @@ from autoscaler.store.holders import upsert_budget_holders
 from autoscaler.store.profiles import hour_multipliers
 from autoscaler.store.rules import list_rules
 from autoscaler.store.snapshots import apply_settlement, day_rows, upsert_snapshots
-from autoscaler.store.windows import holder_state, previous_cumulative, trailing_window, window_bounds
+from autoscaler.store.windows import (
+    holder_state,
+    hourly_history,
+    previous_cumulative,
+    trailing_window,
+    window_bounds,
+)
 from autoscaler.timeopt import BUDGET_ACTIONS, plan_hour
 
 log = logging.getLogger(__name__)
@@ -163,6 +169,11 @@ def decisions(conn: Connection, account_id: str, run_hour: datetime, now: dateti
     lookback = max(r.lookback_hours for r in rules)
     window = window_bounds(run_hour, lookback)
     local_hour = pd.Timestamp(run_hour + timedelta(hours=1)).tz_convert(account.timezone_name).hour
+    history = (
+        hourly_history(conn, account_id, window[1], HISTORY_HOURS)
+        if any(r.strategy == "allocator" for r in rules)
+        else None
+    )
     decided = decision_frame(
         holder_state(conn, account_id),
         trailing_window(conn, account_id, *window),
@@ -170,6 +181,8 @@ def decisions(conn: Connection, account_id: str, run_hour: datetime, now: dateti
         hour_multipliers(conn, account_id, local_hour),
         local_hour,
         pd.Timestamp(now),
+        history,
+        seed=int(pd.Timestamp(run_hour).timestamp()) // 3600,
     )
     return Decided(decided, account.currency, window, revisions)
 
@@ -181,22 +194,32 @@ def decision_frame(
     multipliers: pd.DataFrame,
     local_hour: int,
     now: pd.Timestamp,
-    allocation: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    history: pd.DataFrame | None = None,
+    seed: int = 0,
+    allocator: AllocatorSettings | None = None,
 ) -> pd.DataFrame:
     """The hour's decisions from what the store holds (pure: the backtest calls it too).
 
     ``state``: holder_state's columns; ``sums``: trailing_window's (per entity over the
     window); ``multipliers``: hour_multipliers' for the local hour starting now;
-    ``allocation``: for rules whose strategy is the allocator, its proposal for the rows
-    (allocator.allocate over the entities' history).
+    ``history``: the holders' hourly rows (store.windows.hourly_history), which rules whose
+    strategy is the allocator fit their curves on (``allocator``: its fixed settings; the
+    rule's own come from its columns).
     """
     frame = state.merge(sums, on="entity_id", how="left").fillna(
         {"spend": 0, "revenue": 0, "impressions": 0, "clicks": 0, "conversions": 0, "hours": 0}
     )
     frame = frame[frame["daily_budget"].notna()]  # lifetime budgets are not scaled
     frame = _with_time_of_day(with_rules(frame, rules), multipliers, local_hour)
-    if allocation is not None:
-        frame = frame.merge(allocation(frame), on="entity_id", how="left")
+    allocated = frame["strategy"].astype(str).to_numpy() == "allocator"
+    if allocated.any():
+        proposal = allocate(
+            history if history is not None else pd.DataFrame(columns=list(HISTORY_COLUMNS)),
+            frame[allocated & (frame["status"].astype(str) == "ACTIVE").to_numpy()],
+            allocator or AllocatorSettings(),
+            seed=seed,
+        )
+        frame = frame.merge(proposal, on="entity_id", how="left")
     decided = plan_hour(decide(frame, now))
     # A scaling of the base that this hour's multiplier cancels writes nothing this hour.
     cancelled = (

@@ -61,6 +61,11 @@ RULE_COLUMNS = (
     "time_min_confidence",
     "time_multiplier_min",
     "time_multiplier_max",
+    "strategy",
+    "target_marginal_roas",
+    "allocator_daily_budget",
+    "max_step",
+    "pause_probability",
 )
 METRIC_COLUMNS = ("entity_id", "daily_budget", "spend", "revenue", "impressions", "clicks")
 # Optional: conversions (0), status ("ACTIVE"), learning, locked (False), last_budget_change_at (never),

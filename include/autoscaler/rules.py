@@ -68,7 +68,9 @@ MONEY_FIELDS = (
     "max_daily_budget",
     "require_approval_threshold",
     "account_daily_budget_cap",
+    "allocator_daily_budget",
 )
+Strategy = Literal["allocator", "thresholds"]
 
 
 class RuleError(ValueError):
@@ -170,6 +172,17 @@ class ScalingRule(BaseModel):
     time_multiplier_min: float = Field(0.5, gt=0, le=1)
     time_multiplier_max: float = Field(1.5, ge=1, le=3)
 
+    # How the rule decides (docs/allocator.md): "thresholds" is the seed's rule with the
+    # evidence threshold above (evidence_z 0: the seed's, exactly); "allocator" learns each
+    # holder's response curve and steps toward where its marginal ROAS meets the goal.
+    strategy: Strategy = "thresholds"
+    target_marginal_roas: float = Field(1.0, gt=0, le=100)
+    # Account rules only: a total daily budget spread by equal marginal ROAS (instead of
+    # target_marginal_roas).  NULL: each holder toward the target.
+    allocator_daily_budget: int | None = None
+    max_step: float = Field(0.15, gt=0, le=0.5)
+    pause_probability: float = Field(0.95, ge=0.5, lt=1)
+
     @field_validator("roas_scale_down")
     @classmethod
     def _down_not_below_pause(cls, value: float, info: ValidationInfo) -> float:
@@ -209,7 +222,9 @@ class ScalingRule(BaseModel):
             raise ValueError(f"must be at least multiplier_up ({up}), got {value}")
         return value
 
-    @field_validator("min_daily_budget", "require_approval_threshold", "account_daily_budget_cap")
+    @field_validator(
+        "min_daily_budget", "require_approval_threshold", "account_daily_budget_cap", "allocator_daily_budget"
+    )
     @classmethod
     def _money_bounds(cls, value: int | None, info: ValidationInfo) -> int | None:
         positive = info.field_name != "require_approval_threshold"
@@ -234,6 +249,10 @@ class ScalingRule(BaseModel):
             )
         if self.account_daily_budget_cap is not None and self.scope_level != "account":
             raise ValueError("account_daily_budget_cap: only an account rule can cap the account's budget")
+        if self.allocator_daily_budget is not None and self.scope_level != "account":
+            raise ValueError(
+                "allocator_daily_budget: only an account rule can set the account's total budget"
+            )
         return self
 
     # ---- construction at the edges ------------------------------------------------------

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
-from autoscaler.hourly import RunHour, decide_account, fetch, snapshot
+from autoscaler.hourly import RunHour, decide_account, decisions, fetch, snapshot
 from autoscaler.meta import MetaClient, MetaConfig
 from autoscaler.rules import ScalingRule
 from autoscaler.sandbox.scenario import load_scenario
@@ -237,3 +237,52 @@ def test_yesterday_is_settled_to_metas_later_totals_as_late_purchases_arrive(
             ).scalars()
         )
     assert "settled" in sources
+
+
+def test_an_allocator_rule_decides_on_the_stored_history_and_records_the_curve(
+    engine: Engine, meta: MetaClient, sandbox: RunningSandbox
+) -> None:
+    hours = [START + timedelta(hours=i) for i in range(30)]
+    for hour in hours:
+        run_live_hour(engine, meta, sandbox, hour)
+    with engine.begin() as conn:
+        create_rule(
+            conn,
+            ScalingRule.parse(
+                {
+                    "account_id": ACCOUNT,
+                    "min_daily_budget": 1_000,
+                    "max_daily_budget": 10_000_000,
+                    "min_impressions": 0,
+                    "strategy": "allocator",
+                    "max_step": 0.1,
+                }
+            ),
+            actor="tests",
+        )
+    run = RunHour(ACCOUNT, hours[-1])
+    now = hours[-1] + timedelta(hours=1, minutes=10)
+    with engine.connect() as conn:
+        found = decisions(conn, ACCOUNT, run.run_hour, now)
+    assert found is not None
+    frame = found.frame
+    assert (frame["strategy"] == "allocator").all()
+    assert frame["elasticity"].notna().all()
+    moved = frame[frame["action"].isin(["scale_up", "scale_down"])]
+    assert len(moved) > 0, frame["reason"].value_counts()
+    assert ((moved["new_daily_budget"] / moved["daily_budget"] - 1).abs() <= 0.1 + 1e-3).all()
+    decide_account(engine, run, now, approval_deadline=now + timedelta(minutes=45))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT reasoning, curve_elasticity, curve_elasticity_sd, marginal_roas, marginal_roas_new, "
+                "target_marginal_roas, curve_target_budget FROM autoscaler.scaling_actions "
+                "WHERE action_type IN ('scale_up', 'scale_down')"
+            )
+        ).all()
+    assert rows
+    for reasoning, e, sd, marginal, marginal_new, goal, target in rows:
+        assert reasoning.startswith("marginal ROAS ")
+        assert "/day (elasticity " in reasoning and "; step " in reasoning
+        assert 0 < e < 1 and sd > 0 and goal == 1
+        assert target > 0 and marginal is not None and marginal_new is not None

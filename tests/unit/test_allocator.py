@@ -80,9 +80,9 @@ def test_a_holder_with_few_purchases_borrows_from_the_account_and_a_big_one_does
     curves = fit(pd.concat([big, small]), pd.Series([3_000_000.0, 2_000.0], index=["big", "small"]), SETTINGS)
     by = curves.set_index("entity_id")
     assert by.loc["big", "roas"] == pytest.approx(4.0, rel=0.1)
-    assert by.loc["big", "purchases"] > 500
+    assert by["purchases"]["big"] > 500
     # $40 of spend, under one order's value: its ROAS is mostly the account's, not its own 0.5x.
-    assert by.loc["small", "roas"] > 1.5  # three times its own, most of the way to the account's 4x
+    assert by["roas"]["small"] > 1.5  # three times its own, most of the way to the account's 4x
 
 
 def test_no_step_exceeds_the_limit_and_targets_stay_inside_the_rule() -> None:
@@ -145,7 +145,7 @@ def test_no_purchases_alone_never_pause_but_spend_that_should_have_bought_many_d
     assert not out.loc["quiet", "allocator_pause"]
     # $9,600 without one, where the account's order value is $50 and its ROAS 3x: paused.
     assert out.loc["wasteful", "allocator_pause"]
-    assert out.loc["wasteful", "loss_probability"] >= 0.95
+    assert out["loss_probability"]["wasteful"] >= 0.95
 
 
 def test_a_total_budget_is_spread_so_every_holder_has_the_same_marginal_roas() -> None:

@@ -136,6 +136,7 @@ def record_decisions(
                 "decided_by": AUTOSCALER if status == "approved" else None,
                 "decided_at": run_hour if status == "approved" else None,
                 "decision_reason": "within the rule's approval threshold" if status == "approved" else None,
+                **_curve(row),
             }
         )
     columns = list(rows[0])
@@ -156,6 +157,39 @@ def record_decisions(
         {"account": account_id, "hour": run_hour, "mode": mode, "entities": [r["entity_id"] for r in rows]},
     ).scalars()
     return list(ids)
+
+
+def _curve(row: Any) -> dict[str, Any]:
+    """What an allocator decision rested on (scaling_actions' curve columns); NULLs otherwise."""
+    elasticity = getattr(row, "elasticity", None)
+    if elasticity is None or pd.isna(elasticity) or str(getattr(row, "strategy", "")) != "allocator":
+        return dict.fromkeys(CURVE_COLUMNS)
+    budget, new = float(row.daily_budget), float(row.new_daily_budget)
+    marginal = float(row.marginal_roas)
+    return {
+        "curve_elasticity": round(float(elasticity), 4),
+        "curve_elasticity_sd": round(float(row.elasticity_sd), 4),
+        "curve_roas": round(float(row.curve_roas), 4),
+        "curve_purchases": round(float(row.curve_purchases), 2),
+        "marginal_roas": round(marginal, 4),
+        "marginal_roas_new": round(marginal * (new / budget) ** (float(elasticity) - 1.0), 4)
+        if budget > 0
+        else None,
+        "target_marginal_roas": round(float(row.goal), 4),
+        "curve_target_budget": int(row.curve_target),
+    }
+
+
+CURVE_COLUMNS = (
+    "curve_elasticity",
+    "curve_elasticity_sd",
+    "curve_roas",
+    "curve_purchases",
+    "marginal_roas",
+    "marginal_roas_new",
+    "target_marginal_roas",
+    "curve_target_budget",
+)
 
 
 def record_time_actions(

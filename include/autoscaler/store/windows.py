@@ -94,3 +94,29 @@ def window_bounds(run_hour: datetime, lookback_hours: int) -> tuple[datetime, da
     """The trailing window of the run for ``run_hour``: the lookback hours ending with it."""
     end = run_hour + timedelta(hours=1)
     return end - timedelta(hours=lookback_hours), end
+
+
+def hourly_history(conn: Connection, account_id: str, end: datetime, hours: int) -> pd.DataFrame:
+    """Every holder's hourly rows of the ``hours`` before ``end``, as allocator.fit reads them:
+    entity_id, age_hours (0: the hour ending at ``end``), spend, revenue, conversions and the
+    daily budget the hour was read with (NULL for backfilled hours)."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT entity_id,
+                   (extract(epoch FROM (CAST(:end AS timestamptz) - hour_start)) / 3600)::int - 1 AS age_hours,
+                   spend, revenue, conversions, daily_budget
+              FROM autoscaler.campaign_performance_snapshots
+             WHERE account_id = :account
+               AND hour_start >= CAST(:end AS timestamptz) - make_interval(hours => :hours)
+               AND hour_start < :end
+             ORDER BY entity_id, hour_start
+            """
+        ),
+        {"account": account_id, "end": end, "hours": hours},
+    )
+    frame = to_frame(rows, ["entity_id", "age_hours", "spend", "revenue", "conversions", "daily_budget"])
+    for column in ("age_hours", "spend", "revenue", "conversions"):
+        frame[column] = frame[column].astype("int64")
+    frame["daily_budget"] = pd.to_numeric(frame["daily_budget"]).astype("float64")
+    return frame
