@@ -283,6 +283,11 @@ def test_an_allocator_rule_decides_on_the_stored_history_and_records_the_curve(
     assert rows
     for reasoning, e, sd, marginal, marginal_new, goal, target in rows:
         assert reasoning.startswith("marginal ROAS ")
-        assert "/day (elasticity " in reasoning and "; step " in reasoning
-        assert 0 < e < 1 and sd > 0 and goal == 1
-        assert target > 0 and marginal is not None and marginal_new is not None
+        assert "/day (elasticity " in reasoning
+        assert "; step " in reasoning
+        assert 0 < e < 1
+        assert sd > 0
+        assert goal == 1
+        assert target > 0
+        assert marginal is not None
+        assert marginal_new is not None
