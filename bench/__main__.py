@@ -6,6 +6,7 @@ import logging
 import sys
 
 from bench import (
+    allocator,
     backtest,
     dag_e2e,
     dag_parse,
@@ -29,6 +30,7 @@ def main() -> int:
         ("hourly_run", hourly_run),
         ("dag_e2e", dag_e2e),
         ("profiles_learn", profiles_learn),
+        ("allocator", allocator),
         ("backtest", backtest),
     ]:
         print(f"== {name}", flush=True)
