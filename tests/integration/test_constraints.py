@@ -128,6 +128,12 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("scaling_rules_min_budget_positive", "scaling_rules", {"min_daily_budget": 0}),
     ("scaling_rules_min_budget_le_max", "scaling_rules", {"max_daily_budget": 50}),
     ("scaling_rules_money_bounded", "scaling_rules", {"max_daily_budget": 10**16}),
+    # 0011 (the allocator's settings)
+    ("scaling_rules_strategy_known", "scaling_rules", {"strategy": "magic"}),
+    ("scaling_rules_target_marginal_roas_range", "scaling_rules", {"target_marginal_roas": 0}),
+    ("scaling_rules_allocator_budget_on_account_rules", "scaling_rules", {"allocator_daily_budget": 5000}),
+    ("scaling_rules_max_step_range", "scaling_rules", {"max_step": 0.9}),
+    ("scaling_rules_pause_probability_range", "scaling_rules", {"pause_probability": 0.2}),
     ("scaling_rules_approval_threshold_non_negative", "scaling_rules", {"require_approval_threshold": -1}),
     ("scaling_rules_min_impressions_non_negative", "scaling_rules", {"min_impressions": -1}),
     ("scaling_rules_evidence_z_range", "scaling_rules", {"evidence_z": 6}),
