@@ -2,8 +2,9 @@
 
 The image runs `pip install -c image-constraints.txt /opt/autoscaler`: a regular (not
 editable) install of a wheel built from this project, into an environment that has Airflow
-(tests/integration/test_dockerfile.py replays the Dockerfile itself).  Here: the same wheel, installed into a directory of its own and put first on the path of a process
-started outside the source tree, must migrate a database, answer on its console script's
+(tests/integration/test_dockerfile.py replays the Dockerfile itself).  Here: the same wheel,
+installed into a directory of its own and put first on the path of a process started outside
+the source tree, must migrate a database, answer on its console script's
 entry point and load the Airflow plugin; and every dependency range in pyproject.toml must
 admit the version constraints.txt pins, or an install with them (make install, or an image
 lacking the package) would fail to resolve.
