@@ -43,7 +43,9 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -483,5 +485,38 @@ def allocate(
             "loss_probability": planned["loss_probability"],
             "changepoint": planned["changepoint"],
             "reporting_gap": planned["reporting_gap"],
+        }
+    )
+
+
+CURVE_MULTIPLES = (0.25, 0.4, 0.55, 0.7, 0.85, 1.0, 1.2, 1.45, 1.75, 2.1, 2.5, 3.0)
+
+
+def curve_points(curve: Mapping[str, Any], budgets: np.ndarray, band: float = 0.8) -> pd.DataFrame:
+    """The fitted curve of one holder at ``budgets`` (minor units), with its posterior band.
+
+    ``curve``: one row of ``fit``.  Returns budget, revenue (daily, posterior median), its
+    band (``band`` central interval), roas and marginal_roas (medians): what the page draws
+    and ``autoscaler curves`` prints.  The band comes from joint draws of the ROAS at the
+    current budget (Gamma) and the elasticity (normal).
+    """
+    rng = np.random.default_rng(7)
+    level = rng.gamma(float(curve["roas_shape"]), 1.0 / float(curve["roas_rate"]), DRAWS)
+    e = np.clip(
+        float(curve["elasticity"]) + float(curve["elasticity_sd"]) * rng.standard_normal(DRAWS),
+        *ELASTICITY_RANGE,
+    )
+    ratio = np.asarray(budgets, dtype=float)[:, None] / max(float(curve["budget"]), 1.0)
+    roas = level[None, :] * np.power(ratio, e[None, :] - 1.0)
+    revenue = roas * np.asarray(budgets, dtype=float)[:, None]
+    tail = (1.0 - band) / 2.0
+    return pd.DataFrame(
+        {
+            "budget": np.asarray(budgets, dtype=np.int64),
+            "revenue": np.median(revenue, axis=1),
+            "revenue_low": np.quantile(revenue, tail, axis=1),
+            "revenue_high": np.quantile(revenue, 1.0 - tail, axis=1),
+            "roas": np.median(roas, axis=1),
+            "marginal_roas": np.median(e[None, :] * roas, axis=1),
         }
     )

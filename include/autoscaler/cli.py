@@ -346,6 +346,36 @@ def _profiles_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _curves(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from autoscaler.curves import CurveNotFoundError, entity_curve
+    from autoscaler.profile_views import table
+
+    now = _moment(args.now, "--now").to_pydatetime() if args.now else datetime.now(UTC)
+    try:
+        with _audit_db(args) as engine, engine.connect() as conn:
+            data = entity_curve(conn, args.entity_id, now)
+    except CurveNotFoundError as exc:
+        raise CommandError(str(exc)) from None
+    if args.format == "json":
+        _print_json(data)
+        return 0
+    low, high = data["elasticity_interval"]
+    print(
+        f"{data['entity_id']} ({data['account_id']}, {data['currency']}), fitted on the {data['history_hours'] // 24} days "
+        f"to {data['as_of']}: elasticity {data['elasticity']:.2f} [{low:.2f}, {high:.2f}] from "
+        f"{data['purchases']:,.0f} purchases; ROAS {data['roas_at_budget']:.2f}x and marginal ROAS "
+        f"{data['marginal_roas']:.2f}x at {data['current_budget']} {data['currency']}/day; target "
+        f"{data['target_budget']} {data['currency']}/day (marginal ROAS {data['goal_marginal_roas']:.2f}x)"
+        + ("; its response changed recently (a change point)" if data["changepoint"] else "")
+    )
+    print(
+        table(data["points"], ["budget", "revenue", "revenue_low", "revenue_high", "roas", "marginal_roas"])
+    )
+    return 0
+
+
 def _profiles_schedule(args: argparse.Namespace) -> int:
     from autoscaler import profile_views
 
@@ -573,6 +603,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("entity_id")
         p.add_argument("--format", choices=("table", "json"), default="table")
         db_option(p)
+
+    p = add(
+        commands, "curves", _curves, "an entity's fitted response curve, its band, current and target budgets"
+    )
+    p.add_argument("entity_id")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--now", help="fit as of this time (default: now)")
+    db_option(p)
 
     p = add(commands, "evaluate", _evaluate, "show what a rule decides for a metrics CSV (no side effects)")
     p.add_argument("--rule", required=True, help="RULE.json: rule settings, money in major units")

@@ -291,3 +291,34 @@ def test_an_allocator_rule_decides_on_the_stored_history_and_records_the_curve(
         assert target > 0
         assert marginal is not None
         assert marginal_new is not None
+
+
+def test_curves_shows_an_entitys_fitted_curve_with_its_band_and_budgets(
+    engine: Engine, meta: MetaClient, sandbox: RunningSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from autoscaler.cli import main
+    from autoscaler.curves import CurveNotFoundError, entity_curve
+
+    hours = [START + timedelta(hours=i) for i in range(12)]
+    for hour in hours:
+        run_live_hour(engine, meta, sandbox, hour)
+    with engine.connect() as conn:
+        entity = conn.execute(text("SELECT min(entity_id) FROM autoscaler.budget_holders")).scalar_one()
+        data = entity_curve(conn, entity, hours[-1] + timedelta(hours=1))
+        with pytest.raises(CurveNotFoundError, match="no such budget holder"):
+            entity_curve(conn, "999", hours[-1])
+    assert data["entity_id"] == entity
+    low, high = data["elasticity_interval"]
+    assert low < data["elasticity"] < high
+    budgets = [float(p["budget"]) for p in data["points"]]
+    assert budgets == sorted(budgets)
+    assert float(data["current_budget"]) in budgets
+    for point in data["points"]:
+        assert float(point["revenue_low"]) <= float(point["revenue"]) <= float(point["revenue_high"])
+    marginal = [p["marginal_roas"] for p in data["points"]]
+    assert marginal == sorted(marginal, reverse=True)  # diminishing returns
+    url = engine.url.render_as_string(hide_password=False)
+    assert main(["curves", entity, "--now", (hours[-1] + timedelta(hours=1)).isoformat(), "--url", url]) == 0
+    out = capsys.readouterr().out
+    assert "elasticity" in out
+    assert "marginal ROAS" in out
