@@ -51,7 +51,10 @@ COMPARED = tuple(p for p in POLICIES if p not in ("static", "oracle"))
 
 def _one(job: tuple[str, int, str, int]) -> dict[str, Any]:
     scenario, seed, policy, days = job
-    return backtest_run(load_scenario(scenario), days=days, seed=seed, policy=policy).as_dict()
+    try:
+        return backtest_run(load_scenario(scenario), days=days, seed=seed, policy=policy).as_dict()
+    except Exception as exc:  # one broken run is reported, not the whole table lost
+        return {"scenario": scenario, "seed": seed, "policy": policy, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _jobs(scenarios: tuple[str, ...], seeds: tuple[int, ...], days: int) -> list[tuple[str, int, str, int]]:
@@ -74,6 +77,9 @@ def run(
             results.append(future.result())
             bar.advance(task)
     elapsed = time.perf_counter() - started
+    failed = [r for r in results if "error" in r]
+    if failed:
+        raise RuntimeError(f"{len(failed)} backtest runs failed, e.g. {failed[0]}")
     by = {(r["scenario"], r["seed"], r["policy"]): r for r in results}
     table = []
     beaten: list[str] = []

@@ -44,6 +44,10 @@ DATE_PRESETS = {
 class GraphError(Exception):
     """An error answer: HTTP status and Meta's error object."""
 
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable, so a worker process can report one
+        body = dict(self.body)
+        return (_rebuild_graph_error, (self.status, body))
+
     def __init__(
         self, status: int, message: str, code: int, subcode: int | None = None, **extra: Any
     ) -> None:
@@ -58,6 +62,12 @@ class GraphError(Exception):
         if subcode is not None:
             self.body["error_subcode"] = subcode
         self.body.update(extra)
+
+
+def _rebuild_graph_error(status: int, body: dict[str, Any]) -> GraphError:
+    error = GraphError(status, str(body.get("message", "")), int(body.get("code", 0)))
+    error.body = body
+    return error
 
 
 def invalid(message: str, subcode: int | None = None, **extra: Any) -> GraphError:
@@ -139,10 +149,10 @@ class GraphAPI:
 
     def __post_init__(self) -> None:
         # ABO campaigns hold no budget: map their ids to their first ad set's holder.
-        self._abo_campaigns: dict[str, Holder] = {}
+        self._abo_campaigns: dict[str, list[Holder]] = {}
         for h in self.sim.holders:
             if h.level == "adset":
-                self._abo_campaigns.setdefault(h.campaign_id, h)
+                self._abo_campaigns.setdefault(h.campaign_id, []).append(h)
 
     # ---- dispatch -------------------------------------------------------------------------
 
@@ -250,7 +260,9 @@ class GraphAPI:
             owner, position = self.sim.adset_owner[object_id]
             found = "adset", owner, position
         elif object_id in self._abo_campaigns:
-            found = "campaign", self._abo_campaigns[object_id], None
+            # An ABO campaign exists once any of its ad sets has launched.
+            launched = [h for h in self._abo_campaigns[object_id] if self._launched(h)]
+            found = "campaign", (launched or self._abo_campaigns[object_id])[0], None
         if found is not None and self._launched(found[1]):  # not launched yet: no such object
             return found
         raise GraphError(
