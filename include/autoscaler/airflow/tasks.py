@@ -70,12 +70,24 @@ def _run_hour(context: Any) -> datetime:
 
 
 def variable_paused() -> bool:
-    """The Airflow Variable kill switch (for when the audit database itself is the problem)."""
+    """The Airflow Variable kill switch (for when the audit database itself is the problem).
+
+    Fails safe: a Variable that is set but cannot be read (a Fernet key that differs between
+    components) keeps the run in shadow mode rather than letting it go live.
+    """
     from airflow.sdk import Variable
 
     from autoscaler.store.controls import switched_on
 
-    return switched_on(Variable.get(KILL_SWITCH_VARIABLE, default="false"))
+    missing = object()
+    try:
+        value = Variable.get(KILL_SWITCH_VARIABLE, default=missing)
+    except Exception:  # set, but unreadable here: not a reason to go live
+        log.warning(
+            "the kill-switch Variable %s cannot be read: running in shadow mode", KILL_SWITCH_VARIABLE
+        )
+        return True
+    return value is not missing and switched_on(value)
 
 
 def _kill_switch(engine: Engine, account_id: str) -> bool:

@@ -72,9 +72,17 @@ def switches(conn: Connection) -> list[Switch]:
     return [Switch(**r) for r in rows]
 
 
+OFF_VALUES = ("0", "false", "no", "off", "")
+
+
 def switched_on(value: object) -> bool:
-    """How the Airflow Variable ``autoscaler_paused`` reads as a switch."""
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
+    """How the Airflow Variable ``autoscaler_paused`` reads as a switch.
+
+    Fails safe: only a plain "off" (false, 0, no, off, empty) lets the run go live; anything
+    else -- true, or a value nobody can read, such as ciphertext from another Fernet key --
+    keeps it in shadow mode.
+    """
+    return str(value).strip().lower() not in OFF_VALUES
 
 
 def is_paused(conn: Connection, account_id: str) -> bool:
