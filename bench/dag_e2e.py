@@ -80,7 +80,11 @@ def run() -> dict[str, Any]:
             client = MetaClient(MetaConfig(access_token=scenario.access_token, graph_url=sandbox.url))
             default_rules(engine, client)
             with engine.begin() as conn:
-                conn.execute(text("UPDATE autoscaler.scaling_rules SET require_approval_threshold = NULL"))
+                conn.execute(
+                    text(
+                        "UPDATE autoscaler.scaling_rules SET require_approval_threshold = NULL, min_window_hours = 1"
+                    )
+                )
             db_url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             env = _airflow_env(Path(tmp) / "airflow", db_url, sandbox.url)
             hour = scenario.start

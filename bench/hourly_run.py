@@ -50,6 +50,8 @@ def seed_rules(engine: Engine, scenario: Scenario) -> None:
                         "min_impressions": 100,
                         "evidence_z": 0,
                         "lookback_hours": 24,
+                        # The benchmark's one hour is all the data there is: act on it.
+                        "min_window_hours": 1,
                     }
                 ),
                 actor="bench",

@@ -137,6 +137,9 @@ def default_rules(engine: Engine, client: MetaClient) -> list[str]:
             # approval.  The defaults wait for evidence; the backtest says why (README).
             "evidence_z": 0,
             "lookback_hours": 24,
+            # The demo's live hours follow 16 shadow hours: act once half a day is in the
+            # window (the default waits for the whole window).
+            "min_window_hours": 12,
         }
         with engine.begin() as conn:
             upsert_account(

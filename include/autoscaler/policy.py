@@ -61,6 +61,7 @@ RULE_COLUMNS = (
     "time_min_confidence",
     "time_multiplier_min",
     "time_multiplier_max",
+    "required_window_hours",
     "strategy",
     "target_marginal_roas",
     "allocator_daily_budget",
@@ -104,7 +105,7 @@ def with_rules(frame: pd.DataFrame, rules: Sequence[ScalingRule]) -> pd.DataFram
         table = pd.DataFrame(columns=list(RULE_COLUMNS))
     # A setting every rule leaves unset (None) would make an object column, which decide()
     # converts value by value: make it numbers, NaN for unset (set ones stay integers).
-    for column in ("require_approval_threshold", "account_daily_budget_cap"):
+    for column in ("require_approval_threshold", "account_daily_budget_cap", "allocator_daily_budget"):
         if table[column].dtype == object:
             table[column] = pd.to_numeric(table[column]).astype(float)
     picked = table.reindex(chosen.to_numpy()).reset_index(drop=True)
@@ -140,6 +141,7 @@ REASONS = (
     "marginal_roas_below_goal",
     "likely_loss_at_minimum",
     "marginal_roas_at_goal",
+    "short_window",
 )
 _REASON = {name: code for code, name in enumerate(REASONS)}
 ACTION_DTYPE = pd.CategoricalDtype(list(ACTIONS))
@@ -235,6 +237,9 @@ def _inputs(frame: pd.DataFrame, now: pd.Timestamp) -> dict[str, np.ndarray]:
         if "allocator_budget" in frame.columns
         else np.full(n, np.nan),
         "allocator_pause": _flag(frame, "allocator_pause"),
+        # Hours of data in the entity's window (trailing_window's count); unknown: a full one.
+        "window_hours": _numbers(frame, "hours") if "hours" in frame.columns else np.full(n, np.inf),
+        "required_window_hours": _setting(frame, "required_window_hours"),
         **{name: _setting(frame, name) for name in _SETTINGS},
     }
 
@@ -357,6 +362,7 @@ def _decide_block(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         (~x["covered"], "no_rule"),
         (x["locked"], "locked"),
         (~active, "not_active"),
+        (x["window_hours"] < x["required_window_hours"], "short_window"),
         (spend <= 0, "no_spend"),
         (impressions < x["min_impressions"], "low_impressions"),
         (conversions < x["min_conversions"], "low_conversions"),
@@ -498,6 +504,10 @@ def reasoning(row: Any, currency: str) -> str:
             f"No change: {int(r.impressions):,} impressions, fewer than {int(r.min_impressions):,}"
         ),
         "no_spend": lambda: "No change: no spend in the window",
+        "short_window": lambda: (
+            f"No change: the window holds {int(getattr(r, 'hours', 0))} hours of data, fewer than the "
+            f"{int(r.required_window_hours)} the rule acts on (fill it first: a backfill, or hours in shadow mode)"
+        ),
         "not_active": lambda: f"No change: the entity is {getattr(r, 'status', 'not active')}",
         "locked": lambda: "No change: locked by an operator",
         "no_rule": lambda: "No change: no enabled rule covers this entity",
@@ -549,6 +559,8 @@ def _row_precondition(row: dict[str, Any]) -> str | None:
         return "locked"
     if row.get("status", "ACTIVE") != "ACTIVE":
         return "not_active"
+    if float(row.get("hours", math.inf)) < float(row["required_window_hours"]):
+        return "short_window"
     if float(row["spend"]) <= 0:
         return "no_spend"
     if float(row["impressions"]) < row["min_impressions"]:

@@ -163,6 +163,10 @@ class ScalingRule(BaseModel):
     # least that shows the next decision a whole hour at the new budget; 0 earned more still
     # in the simulator, which may understate what changing every hour costs on Meta.
     lookback_hours: int = Field(72, ge=1, le=168)
+    # The rule acts on an entity only once its window holds this many hours of data (None:
+    # the whole window).  A new account's first live hour holds one hour: a ROAS of 0.00x
+    # while purchases are still arriving is no reason to pause.
+    min_window_hours: int | None = Field(None, ge=1, le=168)
     cooldown_hours: int = Field(2, ge=0, le=720)
     allow_changes_during_learning: bool = True
     account_daily_budget_cap: int | None = None
@@ -249,11 +253,20 @@ class ScalingRule(BaseModel):
             )
         if self.account_daily_budget_cap is not None and self.scope_level != "account":
             raise ValueError("account_daily_budget_cap: only an account rule can cap the account's budget")
+        if self.min_window_hours is not None and self.min_window_hours > self.lookback_hours:
+            raise ValueError(
+                f"min_window_hours: must be at most lookback_hours ({self.lookback_hours}), got {self.min_window_hours}"
+            )
         if self.allocator_daily_budget is not None and self.scope_level != "account":
             raise ValueError(
                 "allocator_daily_budget: only an account rule can set the account's total budget"
             )
         return self
+
+    @property
+    def required_window_hours(self) -> int:
+        """Hours of data an entity's window must hold before the rule acts on it."""
+        return self.min_window_hours if self.min_window_hours is not None else self.lookback_hours
 
     # ---- construction at the edges ------------------------------------------------------
 

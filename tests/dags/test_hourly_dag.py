@@ -133,6 +133,7 @@ def configured(engine: Engine) -> Engine:
                     # One run over a small account: act on any ROAS and on 24 hours, so each
                     # kind of change happens (the defaults wait for more evidence).
                     "evidence_z": 0,
+                    "min_window_hours": 1,  # a few hours of data: act on them (not the guard's test)
                     "lookback_hours": 24,
                 }
             ),

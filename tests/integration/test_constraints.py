@@ -139,6 +139,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("scaling_rules_evidence_z_range", "scaling_rules", {"evidence_z": 6}),
     ("scaling_rules_min_conversions_non_negative", "scaling_rules", {"min_conversions": -1}),
     ("scaling_rules_lookback_hours_range", "scaling_rules", {"lookback_hours": 0}),
+    ("scaling_rules_min_window_hours_range", "scaling_rules", {"min_window_hours": 500}),
     ("scaling_rules_cooldown_hours_range", "scaling_rules", {"cooldown_hours": 1000}),
     ("scaling_rules_account_cap_on_account_rules", "scaling_rules", {"account_daily_budget_cap": 5000}),
     ("scaling_rules_time_confidence_range", "scaling_rules", {"time_min_confidence": 2}),

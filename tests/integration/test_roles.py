@@ -49,6 +49,9 @@ def test_the_application_role_runs_every_step(app_engine: Engine) -> None:
                                 "min_impressions": 100,
                                 "evidence_z": 0,
                                 "lookback_hours": 24,
+                                # Six hours of data: this is about the role's privileges,
+                                # not the wait for a full window.
+                                "min_window_hours": 1,
                             }
                         ),
                         actor="ops",

@@ -168,6 +168,7 @@ def test_decide_records_every_evaluation_and_each_change_once(
                     "min_impressions": 100,
                     # Act on any ROAS: ten hours of a small account rest on few purchases.
                     "evidence_z": 0,
+                    "min_window_hours": 1,  # a few hours of data: act on them (not the guard's test)
                 }
             ),
             actor="tests",
@@ -256,6 +257,7 @@ def test_an_allocator_rule_decides_on_the_stored_history_and_records_the_curve(
                     "min_impressions": 0,
                     "strategy": "allocator",
                     "max_step": 0.1,
+                    "min_window_hours": 24,
                 }
             ),
             actor="tests",

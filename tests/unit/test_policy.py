@@ -380,3 +380,28 @@ def test_the_evidence_rule_is_the_same_row_at_a_time() -> None:
         (a, r) for a, r, _ in rowwise
     ]
     assert list(vectorised["new_daily_budget"]) == [b for _, _, b in rowwise]
+
+
+def test_a_rule_acts_only_once_the_window_holds_enough_hours_of_data() -> None:
+    # A new account's first live hour: one hour in a 72 h window, no purchase reported yet.
+    first = one(roas=0.0, hours=1)
+    assert (str(first.action), str(first.reason)) == ("no_change", "short_window")
+    assert "holds 1 hours of data, fewer than the 72" in reasoning(first, "USD")
+    assert "backfill" in reasoning(first, "USD")
+    full = one(roas=0.0, hours=72)
+    assert str(full.action) == "pause"
+    # A stated minimum instead of the whole window.
+    assert str(one(roas=0.0, hours=24, rules=[rule(min_window_hours=24)]).action) == "pause"
+    assert str(one(roas=0.0, hours=23, rules=[rule(min_window_hours=24)]).reason) == "short_window"
+    # A metrics frame that does not say how many hours it holds is taken as a full window.
+    assert str(one(roas=0.0).action) == "pause"
+    # The row-at-a-time rule agrees.
+    row = {
+        str(k): v for k, v in with_rules(pd.DataFrame([entity(roas=0.0, hours=1)]), [rule()]).iloc[0].items()
+    }
+    assert decide_row(row, NOW)[:2] == ("no_change", "short_window")
+
+
+def test_min_window_hours_cannot_exceed_the_window() -> None:
+    with pytest.raises(ValueError, match=r"min_window_hours: must be at most lookback_hours \(24\), got 48"):
+        rule(lookback_hours=24, min_window_hours=48)

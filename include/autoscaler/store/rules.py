@@ -40,6 +40,7 @@ _CONSTRAINT_FIELDS = {
     "scaling_rules_min_conversions_non_negative": "min_conversions",
     "scaling_rules_evidence_z_range": "evidence_z",
     "scaling_rules_lookback_hours_range": "lookback_hours",
+    "scaling_rules_min_window_hours_range": "min_window_hours",
     "scaling_rules_cooldown_hours_range": "cooldown_hours",
     "scaling_rules_account_cap_on_account_rules": "account_daily_budget_cap",
     "scaling_rules_time_confidence_range": "time_min_confidence",
