@@ -42,6 +42,7 @@ READS = [
     "/accounts",
     "/entities?account_id=act_1001",
     f"/entities/{E1}/timeline",
+    f"/entities/{E1}/curve?as_of=2026-11-04T12:00:00Z",
     "/emergency",
 ]
 CHANGES: list[tuple[str, str, dict[str, Any]]] = [
@@ -261,9 +262,11 @@ def test_the_dashboard_and_the_sql_cookbook_agree(world: World) -> None:
     assert sum(body["action_breakdown"].values()) == len(actions)
     for impact in body["budget_impact"]:
         row = by_currency[impact["currency"]]
-        assert Decimal(impact["total_increase"]) == Decimal(row["budget_increase"])
-        assert Decimal(impact["net_change"]) == Decimal(row["budget_increase"]) - Decimal(
-            row["budget_decrease"]
+        # The views count minor units; the API speaks major units with the currency.
+        currency = impact["currency"]
+        assert Decimal(impact["total_increase"]) == to_major(int(row["budget_increase"]), currency)
+        assert Decimal(impact["net_change"]) == to_major(
+            int(row["budget_increase"]) - int(row["budget_decrease"]), currency
         )
     for perf in body["performance"]:
         row = by_currency[perf["currency"]]
@@ -445,6 +448,21 @@ def test_learn_then_report_and_schedule(world: World) -> None:
     assert plan["applies"] is False  # the demo rules leave time optimization off
     assert world.get("/time-optimization/report/42")[0] == 404
     assert world.post("/time-optimization/learn", {"account_id": "act_42"})[0] == 404
+
+
+def test_an_entitys_curve_is_served_with_its_band_and_budgets(world: World) -> None:
+    status, curve = world.get(f"/entities/{E1}/curve?as_of=2026-11-04T12:00:00Z", user="viewer")
+    assert status == 200, curve
+    assert curve["currency"] == "USD"
+    low, high = curve["elasticity_interval"]
+    assert low < curve["elasticity"] < high
+    assert len(curve["points"]) >= 5
+    assert all(
+        float(p["revenue_low"]) <= float(p["revenue"]) <= float(p["revenue_high"]) for p in curve["points"]
+    )
+    assert world.get("/entities/42/curve", user="viewer")[0] == 404
+    status, body = world.get(f"/entities/{E1}/curve?as_of=tomorrow", user="viewer")
+    assert status == 422, body
 
 
 # ---- emergency controls --------------------------------------------------------------------

@@ -523,6 +523,26 @@ def time_schedule(entity_id: EntityIdPath, request: Request, user: Reader) -> di
         return profile_views.recommended_schedule(conn, profile_views.load(conn, entity_id))
 
 
+@router.get(
+    "/entities/{entity_id}/curve",
+    tags=["entities"],
+    summary="The entity's fitted response curve, its band, current and target budgets (the allocator's)",
+)
+def entity_curve(
+    entity_id: EntityIdPath,
+    request: Request,
+    user: Reader,
+    as_of: Annotated[
+        datetime | None,
+        Query(description="Fit on the two weeks before this time (default: now); with a time zone."),
+    ] = None,
+) -> dict[str, Any]:
+    from autoscaler.curves import entity_curve as fitted
+
+    with _read(request) as conn:
+        return fitted(conn, entity_id, (as_of or datetime.now(UTC)).astimezone(UTC))
+
+
 # ---- entities (for the page) ---------------------------------------------------------------
 
 
@@ -794,6 +814,7 @@ def _error(code: int, detail: Any) -> JSONResponse:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    from autoscaler.curves import CurveNotFoundError
     from autoscaler.profile_views import ProfileNotFoundError
     from autoscaler.store.accounts import UnknownAccountError
     from autoscaler.store.controls import UnknownEntityError
@@ -808,6 +829,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         UnknownAccountError,
         UnknownEntityError,
         ProfileNotFoundError,
+        CurveNotFoundError,
     ):
         app.add_exception_handler(kind, not_found)
 
