@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,7 +64,17 @@ def test_a_port_taken_meanwhile_is_replaced(home: Path) -> None:
     first_port = server.port
     server.stop()
     with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", first_port))
+        # The stopped server's connections may linger in TIME_WAIT, and on a loaded machine
+        # its listener may take a moment to close: take the port as soon as it is free.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for _ in range(100):
+            try:
+                squatter.bind(("127.0.0.1", first_port))
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"port {first_port} stayed taken 10 s after the server stopped")
         squatter.listen()
         server.start()
         assert server.port != first_port
