@@ -35,8 +35,9 @@ SCENARIO = "scale-100x1000"
 
 
 def seed_rules(engine: Engine, scenario: Scenario) -> None:
-    """Each account with the seed's rule, acting on any 24 h ROAS: the most changes one hour
-    can bring, which is what the scale benchmarks measure (no approvals: nothing waits)."""
+    """Each account with the seed's rule (the thresholds strategy), acting on any 24 h ROAS: the
+    most changes one hour can bring, which is what the scale benchmarks measure (no approvals:
+    nothing waits)."""
     with engine.begin() as conn:
         for account in scenario.accounts:
             upsert_account(conn, AdAccount(account.account_id, account.currency, account.timezone))
@@ -52,6 +53,7 @@ def seed_rules(engine: Engine, scenario: Scenario) -> None:
                         "lookback_hours": 24,
                         # The benchmark's one hour is all the data there is: act on it.
                         "min_window_hours": 1,
+                        "strategy": "thresholds",
                     }
                 ),
                 actor="bench",

@@ -17,8 +17,10 @@ Before the period, the account runs in shadow mode for the rule's window plus a 
 first decision has a full window, as after ``docs/getting-started.md``'s shadow period.
 
 Policies: ``static`` (budgets never change), ``seed`` (the seed's rule literally: its
-thresholds on raw 24 h ROAS, no cooldown, no regard for learning or evidence), ``default``
-(this project's default rule) and ``oracle`` (``autoscaler.oracle``: knows the world and
+thresholds on raw 24 h ROAS, no cooldown, no regard for learning or evidence),
+``thresholds`` (this project's threshold rule with its defaults: evidence, a 72 h window,
+a 2 h cooldown), ``allocator`` (the default strategy: docs/allocator.md; ``default`` names
+it) and ``oracle`` (``autoscaler.oracle``: knows the world and
 plans each budget's path; an upper bound checked by ``bound``).
 
 Money: a run's spend is what was spent; its revenue is what the spend was worth in
@@ -53,8 +55,9 @@ from autoscaler.sandbox.scenario import Scenario
 from autoscaler.sandbox.simulator import Account, Simulator
 from autoscaler.store.windows import window_bounds
 
-POLICIES = ("static", "seed", "default", "allocator", "oracle")
-RULE_POLICIES = ("seed", "default", "allocator")
+POLICIES = ("static", "seed", "thresholds", "allocator", "oracle")
+RULE_POLICIES = ("seed", "thresholds", "allocator")
+DEFAULT_POLICY = "allocator"  # what a new rule does (rules.ScalingRule's default strategy)
 WRITES = ("scale_up_aggressive", "scale_up", "scale_down", "pause")
 PURCHASE_TYPES: tuple[str, ...] = MetaConfig.__dataclass_fields__["purchase_action_types"].default  # type: ignore[assignment]
 VERSION = "v0"
@@ -116,8 +119,7 @@ def rule_for(policy: str, account_id: str, low: int, high: int) -> ScalingRule:
         "min_daily_budget": low,
         "max_daily_budget": high,
     }
-    if policy == "allocator":
-        settings["strategy"] = "allocator"
+    settings["strategy"] = "allocator" if policy == "allocator" else "thresholds"
     if policy == "seed":
         # The seed's rule: a 24 h window, no cooldown, no learning-phase hold, any ROAS.
         settings.update(
@@ -449,6 +451,16 @@ def _step(sim: Simulator) -> int:
     return k
 
 
+def _checked(policy: str, days: int) -> str:
+    """The policy's name (``default``: the default strategy's), or ValueError naming the field."""
+    policy = DEFAULT_POLICY if policy == "default" else policy
+    if policy not in POLICIES:
+        raise ValueError(f"policy: one of {', '.join(POLICIES)} or default, not {policy!r}")
+    if days < 1:
+        raise ValueError(f"days: must be at least 1, got {days}")
+    return policy
+
+
 def run(
     scenario: Scenario,
     *,
@@ -460,10 +472,7 @@ def run(
 ) -> BacktestResult:
     """One policy over ``days`` days of the scenario (``allocator``: the allocator's settings,
     default AllocatorSettings())."""
-    if policy not in POLICIES:
-        raise ValueError(f"policy: one of {', '.join(POLICIES)}, not {policy!r}")
-    if days < 1:
-        raise ValueError(f"days: must be at least 1, got {days}")
+    policy = _checked(policy, days)
     if policy == "oracle":
         from autoscaler.oracle import run_oracle
 

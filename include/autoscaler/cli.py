@@ -627,7 +627,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--days", type=int, default=14, help="days backtested (default 14)")
     p.add_argument("--seed", type=int, default=1, help="the simulator's seed (default 1)")
-    p.add_argument("--policy", choices=("static", "seed", "default", "oracle", "all"), default="all")
+    p.add_argument(
+        "--policy",
+        choices=("static", "seed", "thresholds", "allocator", "default", "oracle", "all"),
+        default="all",
+        help="default: what a new rule does (the allocator); all: every policy but default",
+    )
     p.add_argument("--format", choices=("table", "json"), default="table")
 
     p = add(commands, "demo", _demo, "run the hourly DAG over a simulated day on the embedded defaults")

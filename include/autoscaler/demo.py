@@ -117,8 +117,9 @@ def _airflow(home: Path, dags: Path, db_url: str, graph_url: str) -> dict[str, s
     return env
 
 
-def default_rules(engine: Engine, client: MetaClient) -> list[str]:
-    """Each sandbox account with a default rule sized from its own budgets."""
+def default_rules(engine: Engine, client: MetaClient, strategy: str = "allocator") -> list[str]:
+    """Each sandbox account with a default rule sized from its own budgets (``strategy``: the
+    default's, or ``thresholds`` where a world of every kind of action is wanted)."""
     lines = []
     for account in client.list_accounts():
         holders = client.list_budget_holders(account.account_id)
@@ -132,14 +133,15 @@ def default_rules(engine: Engine, client: MetaClient) -> list[str]:
             "max_daily_budget": high,
             "require_approval_threshold": approval,
             "min_impressions": 500,
-            # A day of a small account rests on few purchases: the demo's rules act on any ROAS
-            # over 24 hours (as the seed's did) so the day shows every kind of change and an
-            # approval.  The defaults wait for evidence; the backtest says why (README).
+            # The default strategy, the allocator (docs/allocator.md).  Were a rule switched to
+            # the thresholds, it would act on any ROAS over 24 hours (as the seed's did), so the
+            # day shows every kind of change and an approval.
             "evidence_z": 0,
             "lookback_hours": 24,
             # The demo's live hours follow 16 shadow hours: act once half a day is in the
             # window (the default waits for the whole window).
             "min_window_hours": 12,
+            "strategy": strategy,
         }
         with engine.begin() as conn:
             upsert_account(
@@ -148,7 +150,7 @@ def default_rules(engine: Engine, client: MetaClient) -> list[str]:
             create_rule(conn, ScalingRule.parse(settings), actor="demo")
         lines.append(
             f"  {account.account_id} {account.name} ({account.currency}, {account.timezone_name}): {len(holders)} budget holders; "
-            f"rule (acting on any 24 h ROAS, for the demo): budgets {format_money(low, account.currency)}-{format_money(high, account.currency)}, "
+            f"rule ({'the allocator' if strategy == 'allocator' else 'thresholds on any 24 h ROAS'}, acting once 12 hours of data are in): budgets {format_money(low, account.currency)}-{format_money(high, account.currency)}, "
             f"approval above {format_money(approval, account.currency)}"
         )
     return lines

@@ -1,8 +1,9 @@
 -- 0011: how a rule decides -- the seed's thresholds, or the allocator (docs/allocator.md) --
 -- and what the allocator's decisions rest on, in columns SQL users can read.
 --
--- Rules that exist keep the thresholds they were written for (strategy 'thresholds'); the
--- allocator's settings get the defaults the backtest supports.
+-- Rules that exist keep the thresholds they were written for (strategy 'thresholds'); new
+-- rules get the allocator, which the backtest supports (docs/benchmarks.md), and its settings
+-- the defaults the backtest was run with.
 
 ALTER TABLE autoscaler.scaling_rules
     ADD COLUMN strategy text NOT NULL DEFAULT 'thresholds',
@@ -17,9 +18,10 @@ ALTER TABLE autoscaler.scaling_rules
                OR (scope_level = 'account' AND allocator_daily_budget > 0 AND allocator_daily_budget <= 1000000000000000)),
     ADD CONSTRAINT scaling_rules_max_step_range CHECK (max_step > 0 AND max_step <= 0.5),
     ADD CONSTRAINT scaling_rules_pause_probability_range CHECK (pause_probability >= 0.5 AND pause_probability < 1);
+ALTER TABLE autoscaler.scaling_rules ALTER COLUMN strategy SET DEFAULT 'allocator';
 
 COMMENT ON COLUMN autoscaler.scaling_rules.strategy IS
-    'How the rule decides: thresholds (the seed''s ROAS thresholds and multipliers, with evidence_z) or allocator (each holder''s response curve; budgets toward where marginal ROAS meets target_marginal_roas). Existing rules: thresholds.';
+    'How the rule decides: thresholds (the seed''s ROAS thresholds and multipliers, with evidence_z) or allocator (each holder''s response curve; budgets toward where marginal ROAS meets target_marginal_roas). Default allocator; rules that existed before 0011 keep thresholds.';
 COMMENT ON COLUMN autoscaler.scaling_rules.target_marginal_roas IS
     'Allocator: the marginal ROAS (return on the next unit of budget) each holder is taken to; 1.0 is the most profit.';
 COMMENT ON COLUMN autoscaler.scaling_rules.allocator_daily_budget IS

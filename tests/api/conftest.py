@@ -80,7 +80,9 @@ def built_world(pg_server_url: URL, template: str, home: Path) -> Iterator[World
     try:
         with RunningSandbox(load_scenario("demo"), seed=1) as sandbox:
             meta = MetaClient(MetaConfig(access_token="sandbox-token", graph_url=sandbox.url))
-            default_rules(engine, meta)
+            # The thresholds on any ROAS: a world with every kind of action (pauses, approvals)
+            # for the routes to show; the allocator is tested in tests/sandbox and tests/unit.
+            default_rules(engine, meta, strategy="thresholds")
             run_hours(engine, meta, sandbox, HOURS)
             with ApiServer(home, db_url.render_as_string(hide_password=False), sandbox.url) as server:
                 yield World(server, engine, sandbox, meta, db_url)

@@ -130,8 +130,9 @@ def configured(engine: Engine) -> Engine:
                     "min_daily_budget": 1_000,
                     "max_daily_budget": 100_000,
                     "min_impressions": 100,
-                    # One run over a small account: act on any ROAS and on 24 hours, so each
-                    # kind of change happens (the defaults wait for more evidence).
+                    # One run over a small account: the thresholds on any ROAS and on 24 hours,
+                    # so each kind of change happens (the defaults wait for more evidence).
+                    "strategy": "thresholds",
                     "evidence_z": 0,
                     "min_window_hours": 1,  # a few hours of data: act on them (not the guard's test)
                     "lookback_hours": 24,

@@ -47,7 +47,8 @@ def test_static_changes_nothing_and_the_books_add_up() -> None:
 
 
 def test_a_run_is_reproducible_and_the_seed_changes_the_world() -> None:
-    first = backtest.run(LOSERS, days=1, seed=3, policy="default")
+    first = backtest.run(LOSERS, days=1, seed=3, policy="default")  # the allocator
+    assert first.policy == "allocator"
     assert backtest.run(LOSERS, days=1, seed=3, policy="default") == first
     assert backtest.run(LOSERS, days=1, seed=4, policy="default") != first
 
@@ -102,9 +103,9 @@ def test_policies_decide_on_what_meta_reports_not_on_what_happened() -> None:
     )  # the seed's rule scales winners it can see, pauses ones it cannot
 
 
-def test_the_seeds_rule_pauses_on_noise_and_the_default_waits_for_evidence() -> None:
+def test_the_seeds_rule_pauses_on_noise_and_the_thresholds_wait_for_evidence() -> None:
     seed = backtest.run(LOSERS, days=3, seed=3, policy="seed")
-    default = backtest.run(LOSERS, days=3, seed=3, policy="default")
+    default = backtest.run(LOSERS, days=3, seed=3, policy="thresholds")
     assert seed.spend < default.spend / 4
     assert default.profit > seed.profit
 
@@ -173,7 +174,7 @@ def test_no_policy_earns_more_than_the_oracle_and_the_oracle_stays_under_the_bou
         }
     )
     oracle = run_oracle(scenario, days=2, seed=seed)
-    for policy in ("static", "seed", "default"):
+    for policy in ("static", "seed", "thresholds", "allocator"):
         assert backtest.run(scenario, days=2, seed=seed, policy=policy).profit <= oracle.profit + 0.01, policy
     sim = Simulator(scenario, seed=seed)
     per_entity, ceiling, _ = oracle_and_bound(scenario, days=2, seed=seed)
