@@ -407,6 +407,17 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot read {args.metrics}: {exc.strerror}") from None
     now = _moment(args.now, "--now") if args.now else pd.Timestamp.now(tz="UTC")
     decisions = evaluate(rule, metrics, now=now, currency=args.currency)
+    from autoscaler.rules import ScalingRule
+
+    if rule.get("strategy", ScalingRule.model_fields["strategy"].default) == "allocator":
+        # The allocator decides from each holder's hourly history, which METRICS.csv does not
+        # hold: say plainly what is shown instead of letting it pass for the allocator's.
+        print(
+            "autoscaler: note: the rule's strategy is the allocator, which needs each holder's hourly "
+            'history; shown are the thresholds\' decisions (add "strategy": "thresholds" to the rule to '
+            "silence this; the allocator's preview: the API's evaluate routes or autoscaler curves)",
+            file=sys.stderr,
+        )
     if args.format == "csv":
         sys.stdout.write(decisions.to_csv(index=False))
     else:

@@ -156,3 +156,18 @@ def test_money_in_metrics_is_parsed_exactly_from_its_digits() -> None:
     assert frame["spend"].tolist() == cents
     assert set(frame["revenue"]) == {217_326}
     assert read_metrics(text.replace("2173.26", "2173.2600"), "USD")[0]["revenue"].iloc[0] == 217_326
+
+
+def test_an_allocator_rule_is_told_that_it_sees_the_thresholds_decisions(
+    files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rule, metrics = files
+    code, _, err = run(capsys, "--rule", str(rule), "--metrics", str(metrics))  # strategy: the default
+    assert code == 0
+    assert "note: the rule's strategy is the allocator" in err
+    assert len(err.strip().splitlines()) == 1
+    thresholds = tmp_path / "thresholds.json"
+    thresholds.write_text(json.dumps({**RULE, "strategy": "thresholds"}))
+    code, _, err = run(capsys, "--rule", str(thresholds), "--metrics", str(metrics))
+    assert code == 0
+    assert err == ""
