@@ -147,15 +147,15 @@ def _run(start: Simulator, plan: _Plan, assignment: np.ndarray, hours: int) -> t
     return books, sim
 
 
-def run_oracle(
+def _best_paths(
     scenario: Scenario,
-    *,
     days: int,
     seed: int,
-    progress: Callable[[int, int], None] | None = None,
     plans: tuple[str, ...] = PLANS,
-) -> BacktestResult:
-    """The oracle's result: every entity on the plan that earned it the most."""
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Books, Simulator, np.ndarray, int, dict[int, tuple[int, int]]]:
+    """Every entity on the plan that earned it the most: (books, simulator after the run,
+    the plan chosen per entity, the first hour counted, the limits)."""
     start = Simulator(scenario, seed=seed)
     hours = days * 24
     bounds = limits(start)
@@ -171,23 +171,26 @@ def run_oracle(
     books, sim = _run(start, plan, choice, hours)
     if progress is not None:
         progress(hours, hours)
+    return books, sim, choice, start.completed_hours, bounds
+
+
+def run_oracle(
+    scenario: Scenario,
+    *,
+    days: int,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
+    plans: tuple[str, ...] = PLANS,
+) -> BacktestResult:
+    """The oracle's result: every entity on the plan that earned it the most."""
+    books, sim, _, _, _ = _best_paths(scenario, days, seed, plans, progress)
     changes = sum(1 for entry in sim.history if entry["actor"] == "oracle")
-    result = books.result(scenario, "oracle", seed, days, changes, {})
-    return result
+    return books.result(scenario, "oracle", seed, days, changes, {})
 
 
 def oracle_and_bound(
     scenario: Scenario, *, days: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per entity: the oracle's profit, the bound's, and the plan chosen (for tests and docs)."""
-    start = Simulator(scenario, seed=seed)
-    hours = days * 24
-    bounds = limits(start)
-    plan = _Plan(start, hours, bounds)
-    n = len(start.holders)
-    profits = np.vstack(
-        [_run(start, plan, np.full(n, p), hours)[0].profit_by_entity() for p in range(len(PLANS))]
-    )
-    choice = np.argmax(profits, axis=0)
-    books, sim = _run(start, plan, choice, hours)
-    return books.profit_by_entity(), bound(sim, start.completed_hours, bounds), choice
+    books, sim, choice, first_hour, bounds = _best_paths(scenario, days, seed)
+    return books.profit_by_entity(), bound(sim, first_hour, bounds), choice
