@@ -44,11 +44,17 @@ READS = [
     f"/entities/{E1}/timeline",
     f"/entities/{E1}/curve?as_of=2026-11-04T12:00:00Z",
     "/emergency",
+    "/overview?account_id=act_1001",
+    "/entities/table?account_id=act_1001",
+    f"/entities/{E1}/history",
+    "/approvals",
+    "/actions/history.csv",
 ]
 CHANGES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/evaluate", {"entity_id": E1}),
     ("POST", "/evaluate-bulk", {"account_id": "act_1001"}),
     ("POST", "/approve", {"action_id": 1, "approve": True}),
+    ("POST", "/approve-bulk", {"action_ids": [1], "approve": True}),
     ("POST", "/rules", {"account_id": "act_1001", "min_daily_budget": "1", "max_daily_budget": "2"}),
     ("PUT", "/rules/1", {"cooldown_hours": 24}),
     ("DELETE", "/rules/1", {}),

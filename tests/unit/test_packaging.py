@@ -39,3 +39,19 @@ def test_built_in_scenarios_are_shipped_as_package_data() -> None:
 
     for name in BUILT_IN:
         assert load_scenario(name).accounts
+
+
+def test_every_file_of_the_page_and_its_vendored_assets_is_package_data() -> None:
+    """The page, its scripts and the vendored ECharts and Swagger UI ship in the wheel: the
+    page and /docs load nothing from a CDN, so a file left out is a blank page offline."""
+    from fnmatch import fnmatch
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    static = ROOT / "include" / "autoscaler" / "api" / "static"
+    files = [p for p in static.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert {"echarts.min.js", "swagger-ui-bundle.js", "swagger-ui.css", "index.html"} <= {
+        p.name for p in files
+    }
+    for path in files:
+        package = ".".join(("autoscaler", "api", "static", *path.parent.relative_to(static).parts))
+        assert any(fnmatch(path.name, pattern) for pattern in data.get(package, [])), path

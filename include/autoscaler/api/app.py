@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Connection, Engine, text
 
 from autoscaler.api import schemas as s
@@ -28,12 +29,15 @@ from autoscaler.api.auth import Operator, Reader, actor
 from autoscaler.meta import MetaClient
 from autoscaler.rules import RuleError
 from autoscaler.store import actions as store_actions
+from autoscaler.store import dashboard as store_dashboard
 
 PREFIX = "/api/auto-scaler"
 PAGE_PREFIX = "/auto-scaler"
 EntityIdPath = Annotated[str, PathParam(pattern=r"^[0-9]{1,20}$", description="Campaign or ad set id.")]
 AccountQuery = Annotated[str | None, Query(pattern=r"^act_[0-9]{1,20}$")]
 EntityQuery = Annotated[str | None, Query(pattern=r"^[0-9]{1,20}$")]
+STATIC = Path(__file__).with_name("static")
+VENDOR = STATIC / "vendor"
 
 
 class NoDatabaseError(RuntimeError):
@@ -251,64 +255,135 @@ def pending(
     return [s.ActionOut.of(a) for a in sorted(found, key=lambda a: a.action_id)]
 
 
-_HISTORY_WHERE = """
-     WHERE (CAST(:account AS text) IS NULL OR account_id = :account)
-       AND (CAST(:entity AS text) IS NULL OR entity_id = :entity)
-       AND (CAST(:start AS timestamptz) IS NULL OR created_at >= :start)
-       AND (CAST(:end AS timestamptz) IS NULL OR created_at < :end)
-       AND (CAST(:action_type AS text) IS NULL OR action_type = :action_type)
-       AND (CAST(:status AS text) IS NULL OR status = :status)
-"""
+ActionMode = Literal["live", "shadow"]
+
+
+def _action_filter(
+    account_id: AccountQuery = None,
+    entity_id: EntityQuery = None,
+    start: Annotated[s.Moment | None, Query(description="Recorded at or after (with a time zone).")] = None,
+    end: Annotated[s.Moment | None, Query(description="Recorded before.")] = None,
+    action_type: s.ActionType | None = None,
+    status_: Annotated[s.ActionStatus | None, Query(alias="status")] = None,
+    mode: Annotated[
+        ActionMode | None, Query(description="live, or shadow (backfill, dry run, kill switch).")
+    ] = None,
+) -> store_dashboard.ActionFilter:
+    return store_dashboard.ActionFilter(account_id, entity_id, start, end, action_type, status_, mode)
+
+
+ActionFilterQuery = Annotated[store_dashboard.ActionFilter, Depends(_action_filter)]
+PageQuery = Annotated[int, Query(ge=1, le=1_000_000)]
+PageSizeQuery = Annotated[int, Query(ge=1, le=500)]
+OrderQuery = Annotated[
+    Literal["created", "changed"],
+    Query(description="Newest created first, or last status change first."),
+]
+
+
+def _history_rows(rows: list[Any]) -> list[s.HistoryRow]:
+    items = []
+    for row in rows:
+        data = {name: row[name] for name in s.HistoryRow.model_fields}
+        data["budget_before"] = s.major(row["budget_before"], row["currency"])
+        data["budget_after"] = s.major(row["budget_after"], row["currency"])
+        data["roas"] = None if row["roas"] is None else float(row["roas"])
+        data["ctr"] = None if row["ctr"] is None else float(row["ctr"])
+        items.append(s.HistoryRow(**data))
+    return items
 
 
 @router.get("/actions/history", tags=["actions"], summary="Actions, newest first, filtered and paginated")
 def history(
     request: Request,
     user: Reader,
-    account_id: AccountQuery = None,
-    entity_id: EntityQuery = None,
-    start: Annotated[s.Moment | None, Query(description="Created at or after (with a time zone).")] = None,
-    end: Annotated[s.Moment | None, Query(description="Created before.")] = None,
-    action_type: s.ActionType | None = None,
-    status_: Annotated[s.ActionStatus | None, Query(alias="status")] = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
-    order: Annotated[
-        str,
-        Query(
-            pattern="^(created|changed)$", description="Newest created first, or last status change first."
-        ),
-    ] = "created",
+    where: ActionFilterQuery,
+    page: PageQuery = 1,
+    page_size: PageSizeQuery = 50,
+    order: OrderQuery = "created",
 ) -> s.Page:
-    params = {
-        "account": account_id,
-        "entity": entity_id,
-        "start": start,
-        "end": end,
-        "action_type": action_type,
-        "status": status_,
-    }
     with _read(request) as conn:
-        total = conn.execute(
-            text(f"SELECT count(*) FROM autoscaler.scaling_actions {_HISTORY_WHERE}"), params
-        ).scalar_one()
-        rows = conn.execute(
-            text(
-                f"SELECT * FROM autoscaler.scaling_actions {_HISTORY_WHERE} "
-                f"ORDER BY {'status_changed_at' if order == 'changed' else 'created_at'} DESC, action_id DESC "
-                "LIMIT :limit OFFSET :offset"
-            ),
-            {**params, "limit": page_size, "offset": (page - 1) * page_size},
-        ).mappings()
-        items = []
-        for row in rows:
-            data = {name: row[name] for name in s.HistoryRow.model_fields}
-            data["budget_before"] = s.major(row["budget_before"], row["currency"])
-            data["budget_after"] = s.major(row["budget_after"], row["currency"])
-            data["roas"] = None if row["roas"] is None else float(row["roas"])
-            data["ctr"] = None if row["ctr"] is None else float(row["ctr"])
-            items.append(s.HistoryRow(**data))
-    return s.Page(total=total, page=page, page_size=page_size, items=items)
+        total = store_dashboard.count_actions(conn, where)
+        rows = store_dashboard.list_actions(
+            conn, where, order=order, limit=page_size, offset=(page - 1) * page_size
+        )
+    return s.Page(total=total, page=page, page_size=page_size, items=_history_rows(rows))
+
+
+#: The CSV's columns: what the page's actions table shows, ids beside names, money in major units.
+CSV_COLUMNS = (
+    "action_id",
+    "created_at",
+    "status_changed_at",
+    "account_id",
+    "campaign_id",
+    "campaign_name",
+    "entity_id",
+    "entity_name",
+    "action_type",
+    "mode",
+    "status",
+    "currency",
+    "budget_before",
+    "budget_after",
+    "status_after",
+    "roas",
+    "decided_by",
+    "decision_reason",
+    "reasoning",
+    "error_message",
+)
+
+
+@router.get(
+    "/actions/history.csv",
+    tags=["actions"],
+    summary="The same page of actions as /actions/history, as CSV",
+    response_class=PlainTextResponse,
+)
+def history_csv(
+    request: Request,
+    user: Reader,
+    where: ActionFilterQuery,
+    page: PageQuery = 1,
+    page_size: PageSizeQuery = 50,
+    order: OrderQuery = "created",
+) -> PlainTextResponse:
+    import csv
+    import io
+
+    result = history(request, user, where, page, page_size, order)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in result.items:
+        data = item.model_dump()
+        writer.writerow(["" if data[c] is None else _csv_cell(data[c]) for c in CSV_COLUMNS])
+    return PlainTextResponse(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="autoscaler-actions-page-{page}.csv"'},
+    )
+
+
+def _csv_cell(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    text_value = str(value)
+    # A cell a spreadsheet would run as a formula is quoted as text (CSV injection).
+    return (
+        "'" + text_value
+        if text_value[:1] in ("=", "+", "-", "@") and not _is_number(text_value)
+        else text_value
+    )
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 # ---- dashboard -----------------------------------------------------------------------------
@@ -664,6 +739,322 @@ def timeline(
         }
 
 
+# ---- the page: overview, entity table, entity history, approvals ----------------------------
+
+StartDay = Annotated[date | None, Query(description="First UTC day (default: 6 days before end_date).")]
+EndDay = Annotated[
+    date | None, Query(description="Last UTC day, included (default: the day of the account's latest hour).")
+]
+AccountRequired = Annotated[str, Query(pattern=r"^act_[0-9]{1,20}$")]
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+def _period(
+    conn: Connection, account_id: str, start: date | None, end: date | None
+) -> tuple[datetime, datetime]:
+    """[start, end) in UTC for UTC days start..end; by default the week up to the account's
+    latest snapshot hour (a backfilled or stopped account shows its last data, not an empty now)."""
+    for value, name in ((start, "start_date"), (end, "end_date")):
+        try:
+            s.check_day(value, name)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+    if end is None:
+        latest = store_dashboard.latest_hour(conn, account_id)
+        end = (latest - timedelta(seconds=1)).date() if latest else datetime.now(UTC).date()
+    start = start or max(end - timedelta(days=6), s.FIRST_DAY)
+    if start > end:
+        raise HTTPException(422, "start_date: must not be after end_date")
+    midnight = datetime.min.time()
+    return datetime.combine(start, midnight, UTC), datetime.combine(end + timedelta(days=1), midnight, UTC)
+
+
+def _account(conn: Connection, account_id: str) -> s.AccountOut:
+    row = store_dashboard.account_row(conn, account_id)
+    if row is None:
+        raise HTTPException(404, f"unknown ad account {account_id}")
+    return s.AccountOut(**{name: row.get(name) for name in s.AccountOut.model_fields})
+
+
+def _figures(kind: str, mode: str, rows: list[Any], currency: str) -> s.ModeFigures:
+    total = sum(int(r["actions"]) for r in rows)
+    executed = sum(int(r["executed"]) for r in rows)
+    increase = sum(int(r["increase"]) for r in rows)
+    decrease = sum(int(r["decrease"]) for r in rows)
+    breakdown: Counter[str] = Counter()
+    for r in rows:
+        breakdown[r["action_type"]] += int(r["actions"])
+    return s.ModeFigures(
+        kind=kind,
+        mode=mode,
+        total_actions=total,
+        executed=executed,
+        pending=sum(int(r["pending"]) for r in rows),
+        execution_rate=round(executed / total, 4) if total else 0.0,
+        action_breakdown=dict(sorted(breakdown.items())),
+        budget_increase=s.major(increase, currency) or 0,
+        budget_decrease=s.major(decrease, currency) or 0,
+        budget_net=s.major(increase - decrease, currency) or 0,
+    )
+
+
+@router.get(
+    "/overview", tags=["page"], summary="An account at a glance: figures, days, live and shadow, kill switch"
+)
+def overview(
+    request: Request,
+    user: Reader,
+    account_id: AccountRequired,
+    start_date: StartDay = None,
+    end_date: EndDay = None,
+) -> s.OverviewOut:
+    with _read(request) as conn:
+        account = _account(conn, account_id)
+        start, end = _period(conn, account_id, start_date, end_date)
+        found = store_dashboard.overview(conn, account_id, start, end)
+        switches = store_dashboard.switches_for(conn, account_id)
+    currency = account.currency
+    kinds: dict[str, list[Any]] = {}
+    for row in found.actions:
+        kinds.setdefault(row["kind"], []).append(row)
+    spend = sum(int(d["spend"]) for d in found.days)
+    revenue = sum(int(d["revenue"]) for d in found.days)
+    return s.OverviewOut(
+        account=account,
+        period_start=start,
+        period_end=end,
+        live=_figures("live", "live", kinds.pop("live", []), currency),
+        shadow=[_figures(kind, "shadow", rows, currency) for kind, rows in sorted(kinds.items())],
+        spend=s.major(spend, currency) or 0,
+        revenue_tracked=s.major(revenue, currency) or 0,
+        profit=s.major(revenue - spend, currency) or 0,
+        avg_roas=_ratio(revenue, spend),
+        days=[
+            s.OverviewDay(
+                day=d["day"],
+                spend=s.major(int(d["spend"]), currency) or 0,
+                revenue=s.major(int(d["revenue"]), currency) or 0,
+                profit=s.major(int(d["revenue"]) - int(d["spend"]), currency) or 0,
+                roas=_ratio(int(d["revenue"]), int(d["spend"])),
+                actions={str(k): int(v) for k, v in sorted(dict(d["live"]).items())},
+                shadow_actions=int(d["shadow"]),
+            )
+            for d in found.days
+        ],
+        switches=[s.SwitchOut(**dict(sw)) for sw in switches],
+        paused=any(bool(sw["paused"]) for sw in switches),
+    )
+
+
+@router.get(
+    "/entities/table", tags=["page"], summary="Budget holders with their window, curve and last action"
+)
+def entity_table(
+    request: Request,
+    user: Reader,
+    account_id: AccountRequired,
+    start_date: StartDay = None,
+    end_date: EndDay = None,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="Part of a name, or a campaign or ad set id."),
+    ] = None,
+    status_: Annotated[
+        Literal["ACTIVE", "PAUSED", "CAMPAIGN_PAUSED", "ARCHIVED", "DELETED"] | None, Query(alias="status")
+    ] = None,
+    sort: store_dashboard.SortKey = "spend",
+    order: Literal["asc", "desc"] = "desc",
+    page: PageQuery = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> s.EntityTableOut:
+    with _read(request) as conn:
+        account = _account(conn, account_id)
+        start, end = _period(conn, account_id, start_date, end_date)
+        found = store_dashboard.entity_table(
+            conn,
+            account_id,
+            start,
+            end,
+            q=q,
+            status=status_,
+            sort=sort,
+            descending=order == "desc",
+            limit=page_size,
+            offset=(page - 1) * page_size,
+        )
+    currency = account.currency
+
+    def money(minor: Any) -> Any:
+        return s.major(None if minor is None else int(minor), currency)
+
+    def number(value: Any) -> float | None:
+        return None if value is None else float(value)
+
+    items = [
+        s.EntityRow(
+            entity_id=r["entity_id"],
+            level=r["level"],
+            campaign_id=r["campaign_id"],
+            campaign_name=r["campaign_name"],
+            name=r["name"],
+            daily_budget=money(r["daily_budget"]),
+            status=r["status"],
+            locked=r["locked"],
+            spend=money(r["spend"]) or 0,
+            revenue=money(r["revenue"]) or 0,
+            roas=_ratio(int(r["revenue"]), int(r["spend"])),
+            purchases=int(r["purchases"]),
+            marginal_roas=number(r["marginal_roas"]),
+            target_marginal_roas=number(r["target_marginal_roas"]),
+            target_budget=money(r["curve_target_budget"]),
+            curve_at=r["curve_at"],
+            last_action_id=r["last_action_id"],
+            last_action_type=r["last_action_type"],
+            last_action_status=r["last_action_status"],
+            last_action_mode=r["last_action_mode"],
+            last_action_at=r["last_action_at"],
+            spark=[
+                s.SparkPoint(
+                    day=p["day"],
+                    budget=money(p["budget"]),
+                    roas=_ratio(int(p["revenue"]), int(p["spend"])),
+                )
+                for p in found.sparks[str(r["entity_id"])]
+            ],
+        )
+        for r in found.rows
+    ]
+    return s.EntityTableOut(
+        account_id=account_id,
+        currency=currency,
+        window_start=start,
+        window_end=end,
+        total=found.total,
+        page=page,
+        page_size=page_size,
+        items=items,
+    )
+
+
+@router.get(
+    "/entities/{entity_id}/history",
+    tags=["page"],
+    summary="An entity's budget by hour (backfilled hours included), delivery by hour and day, actions",
+)
+def entity_history(
+    entity_id: EntityIdPath,
+    request: Request,
+    user: Reader,
+    days: Annotated[int, Query(ge=1, le=400, description="Days up to the entity's latest hour.")] = 30,
+) -> s.EntityHistoryOut:
+    with _read(request) as conn:
+        holder = store_dashboard.entity_holder(conn, entity_id)
+        if holder is None:
+            raise HTTPException(404, f"no budget holder with id {entity_id}")
+        end = store_dashboard.entity_latest_hour(conn, entity_id) or datetime.now(UTC).replace(
+            minute=0, second=0, microsecond=0
+        )
+        start = end - timedelta(days=days)
+        found = store_dashboard.entity_history(conn, holder, start, end)
+    currency = str(holder["currency"])
+    by_day: dict[date, list[int]] = {}
+    for h in found.hours:
+        totals = by_day.setdefault(h["hour_start"].astimezone(UTC).date(), [0, 0])
+        totals[0] += int(h["spend"])
+        totals[1] += int(h["revenue"])
+    return s.EntityHistoryOut(
+        **{
+            k: holder[k] for k in ("entity_id", "account_id", "level", "campaign_id", "campaign_name", "name")
+        },
+        daily_budget=s.major(holder["daily_budget"], currency),
+        status=holder["status"],
+        locked=holder["locked"],
+        currency=currency,
+        timezone_name=holder["timezone_name"],
+        window_start=start,
+        window_end=end,
+        hours=[
+            s.HourPoint(
+                hour_start=h["hour_start"],
+                daily_budget=s.major(h["daily_budget"], currency),
+                budget_source=h["budget_source"],
+                spend=s.major(int(h["spend"]), currency) or 0,
+                revenue=s.major(int(h["revenue"]), currency) or 0,
+                purchases=int(h["purchases"]),
+                status=h["status"],
+            )
+            for h in found.hours
+        ],
+        days=[
+            s.DayPoint(
+                day=day,
+                spend=s.major(spend, currency) or 0,
+                revenue=s.major(revenue, currency) or 0,
+                roas=_ratio(revenue, spend),
+            )
+            for day, (spend, revenue) in sorted(by_day.items())
+        ],
+        actions=[
+            s.EntityAction(
+                **{name: a[name] for name in s.EntityAction.model_fields if name in a},
+                target_budget=s.major(a["curve_target_budget"], currency),
+            )
+            for a in found.actions
+        ],
+    )
+
+
+@router.get(
+    "/approvals", tags=["actions"], summary="Actions waiting for an answer, with names and the change"
+)
+def approvals(
+    request: Request, user: Reader, account_id: AccountQuery = None, entity_id: EntityQuery = None
+) -> s.ApprovalsOut:
+    now = _deadline_clock(request) or datetime.now(UTC)
+    with _read(request) as conn:
+        rows = store_dashboard.pending_approvals(conn, account_id, entity_id)
+    items = []
+    for r in rows:
+        currency = str(r["currency"])
+        before, after = r["budget_before"], r["budget_after"]
+        changed = before is not None and after is not None
+        deadline = r["approval_deadline"]
+        items.append(
+            s.Approval(
+                **{name: r[name] for name in s.Approval.model_fields if name in r and name != "roas"},
+                roas=None if r["roas"] is None else float(r["roas"]),
+                change=s.major(after - before, currency) if changed else None,
+                change_percent=round(100 * (after - before) / before, 2) if changed else None,
+                seconds_left=None if deadline is None else max(0, int((deadline - now).total_seconds())),
+            )
+        )
+    return s.ApprovalsOut(now=now, items=items)
+
+
+@router.post(
+    "/approve-bulk",
+    tags=["actions"],
+    summary="Approve or reject several pending actions at once (all or none)",
+)
+def approve_bulk(body: s.BulkApproveIn, request: Request, user: Operator) -> s.BulkApproveOut:
+    by = actor(user)
+    now = _deadline_clock(request) if body.approve else None
+    answered = []
+    # One transaction: if any of them cannot be answered (already answered, expired), none is,
+    # and the 409 names it; the operator confirmed a set, not a part of it.
+    with _write(request) as conn:
+        for action_id in dict.fromkeys(body.action_ids):
+            if body.approve:
+                action = store_actions.approve(conn, action_id, by=by, reason=body.reason, now=now)
+            else:
+                action = store_actions.reject(conn, action_id, by=by, reason=body.reason)
+            answered.append(s.ActionOut.of(action))
+    return s.BulkApproveOut(answered=answered)
+
+
 # ---- emergency controls --------------------------------------------------------------------
 
 
@@ -890,15 +1281,23 @@ def create_app(services: Services | None = None) -> FastAPI:
     def docs(user: Reader) -> HTMLResponse:
         from fastapi.openapi.docs import get_swagger_ui_html
 
-        return get_swagger_ui_html(openapi_url=f"{PREFIX}/openapi.json", title="Ad-budget autoscaler API")
+        # Swagger UI's assets come from the package (static/vendor), not a CDN: the docs work
+        # offline and behind a firewall (issue 18).
+        return get_swagger_ui_html(
+            openapi_url=f"{PREFIX}/openapi.json",
+            title="Ad-budget autoscaler API",
+            swagger_js_url=f"{PREFIX}/static/swagger-ui-bundle.js",
+            swagger_css_url=f"{PREFIX}/static/swagger-ui.css",
+            swagger_favicon_url=f"{PREFIX}/static/favicon-32x32.png",
+        )
 
+    # Third-party files only (Swagger UI, ECharts and their licences): public, like any library.
+    app.mount("/static", StaticFiles(directory=VENDOR), name="vendor")
     _add_error_handlers(app)
     return app
 
 
 # ---- the page ------------------------------------------------------------------------------
-
-STATIC = Path(__file__).with_name("static")
 
 
 def create_page_app() -> FastAPI:
@@ -919,4 +1318,7 @@ def create_page_app() -> FastAPI:
         html = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{API}}", PREFIX)
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
+    # The page's script and styles, and the vendored ECharts (no secrets: the data comes from
+    # the API, which checks the user on every request).
+    page.mount("/static", StaticFiles(directory=STATIC), name="static")
     return page

@@ -168,6 +168,9 @@ class HistoryRow(ActionOut):
     compensates_action_id: int | None
     created_at: datetime
     status_changed_at: datetime
+    entity_name: str | None = None
+    campaign_id: str | None = None
+    campaign_name: str | None = None
 
 
 class Page(BaseModel):
@@ -310,3 +313,192 @@ class RollbackOut(BaseModel):
         default_factory=list,
         description="Entities with nothing to do: already rolled back, or Meta already holds the state before the window.",
     )
+
+
+# ---- the page: overview, entity table, entity history, approvals ----------------------------
+
+
+class AccountOut(BaseModel):
+    account_id: str
+    name: str | None
+    currency: str
+    timezone_name: str
+    platform: str | None = Field(None, description="The ad platform, when the account row records one.")
+
+
+class ModeFigures(BaseModel):
+    """The seed dashboard's figures for one kind of decision: live, or shadow and why."""
+
+    kind: str = Field(description="live, or the shadow reason: backfill, dry_run, kill_switch, shadow.")
+    mode: str
+    total_actions: int
+    executed: int
+    pending: int
+    execution_rate: float
+    action_breakdown: dict[str, int]
+    budget_increase: Decimal
+    budget_decrease: Decimal
+    budget_net: Decimal
+
+
+class OverviewDay(BaseModel):
+    day: date
+    spend: Decimal
+    revenue: Decimal
+    profit: Decimal
+    roas: float | None
+    actions: dict[str, int] = Field(description="The day's live actions by type.")
+    shadow_actions: int
+
+
+class OverviewOut(BaseModel):
+    account: AccountOut
+    period_start: datetime
+    period_end: datetime
+    live: ModeFigures
+    shadow: list[ModeFigures] = Field(description="Decisions recorded but not written, by why.")
+    spend: Decimal
+    revenue_tracked: Decimal
+    profit: Decimal
+    avg_roas: float | None = Field(description="Portfolio ROAS: revenue / spend over the period.")
+    days: list[OverviewDay]
+    switches: list[SwitchOut] = Field(description="The kill switches that govern the account.")
+    paused: bool
+
+
+class SparkPoint(BaseModel):
+    day: date
+    budget: Decimal | None
+    roas: float | None
+
+
+class EntityRow(BaseModel):
+    entity_id: str
+    level: str
+    campaign_id: str
+    campaign_name: str | None
+    name: str | None
+    daily_budget: Decimal | None
+    status: str | None
+    locked: bool
+    spend: Decimal
+    revenue: Decimal
+    roas: float | None
+    purchases: int
+    marginal_roas: float | None = Field(description="The allocator's latest recorded marginal ROAS.")
+    target_marginal_roas: float | None
+    target_budget: Decimal | None = Field(description="Where the allocator's steps head.")
+    curve_at: datetime | None
+    last_action_id: int | None
+    last_action_type: str | None
+    last_action_status: str | None
+    last_action_mode: str | None
+    last_action_at: datetime | None
+    spark: list[SparkPoint]
+
+
+class EntityTableOut(BaseModel):
+    account_id: str
+    currency: str
+    window_start: datetime
+    window_end: datetime
+    total: int
+    page: int
+    page_size: int
+    items: list[EntityRow]
+
+
+class HourPoint(BaseModel):
+    hour_start: datetime
+    daily_budget: Decimal | None
+    budget_source: str | None = Field(
+        description="snapshot (read that hour), evaluation (a backfilled hour: the budget its run decided with)."
+    )
+    spend: Decimal
+    revenue: Decimal
+    purchases: int
+    status: str | None
+
+
+class DayPoint(BaseModel):
+    day: date
+    spend: Decimal
+    revenue: Decimal
+    roas: float | None
+
+
+class EntityAction(BaseModel):
+    action_id: int
+    action_type: str
+    status: str
+    mode: str
+    origin: str
+    budget_before: Decimal | None
+    budget_after: Decimal | None
+    status_after: str | None
+    reasoning: str
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+    created_at: datetime
+    executed_at: datetime | None
+    effective_at: datetime = Field(
+        description="Where it sits on the time line (the hour it was decided for)."
+    )
+    marginal_roas: float | None
+    target_budget: Decimal | None
+
+
+class EntityHistoryOut(BaseModel):
+    entity_id: str
+    account_id: str
+    level: str
+    campaign_id: str
+    campaign_name: str | None
+    name: str | None
+    daily_budget: Decimal | None
+    status: str | None
+    locked: bool
+    currency: str
+    timezone_name: str
+    window_start: datetime
+    window_end: datetime
+    hours: list[HourPoint]
+    days: list[DayPoint]
+    actions: list[EntityAction]
+
+
+class Approval(BaseModel):
+    action_id: int
+    account_id: str
+    entity_id: str
+    entity_name: str | None
+    campaign_id: str
+    campaign_name: str | None
+    action_type: str
+    currency: str
+    budget_before: Decimal | None
+    budget_after: Decimal | None
+    change: Decimal | None = Field(description="budget_after - budget_before.")
+    change_percent: float | None
+    status_before: str | None
+    status_after: str | None
+    reasoning: str
+    roas: float | None
+    approval_deadline: datetime | None
+    seconds_left: int | None = Field(description="Until the deadline, by the clock deadlines are set by.")
+
+
+class ApprovalsOut(BaseModel):
+    now: datetime = Field(description="The clock deadlines are set by (the sandbox's in a demo).")
+    items: list[Approval]
+
+
+class BulkApproveIn(Body):
+    action_ids: list[Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=500)
+    approve: StrictBool = Field(description="true approves them all, false rejects them all.")
+    reason: Reason | None = None
+
+
+class BulkApproveOut(BaseModel):
+    answered: list[ActionOut]
