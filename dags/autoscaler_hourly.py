@@ -1,7 +1,11 @@
 """
 ### autoscaler_hourly — scale Meta ad budgets from the hour that just ended
 
-For every ad account with an enabled scaling rule (or those named in the `accounts` param):
+For every ad account with an enabled scaling rule (or those named in the `accounts` param),
+after **doctor** has checked what the run needs (the checks of `autoscaler doctor`: the
+connections, the token's validity, expiry and permissions, each account reachable, writable,
+in the currency and time zone recorded, migrations current) and failed the run naming the fix
+if anything is wrong:
 
 1. **fetch** — read the account and its budget holders (CBO campaigns, ABO ad sets) from Meta;
 2. **snapshot** — read the hour's metrics and store one snapshot per budget holder
@@ -114,7 +118,14 @@ def autoscaler_hourly() -> None:
         decided >> execute(account_id)
         decided >> await_approval(account_id) >> execute_approved(account_id)
 
-    account_run.expand(account_id=accounts())
+    @task
+    def doctor(account_ids: list[str]) -> list[str]:
+        from autoscaler.airflow import tasks
+
+        return tasks.doctor(account_ids, get_current_context())
+
+    checked = doctor(accounts())  # type: ignore[arg-type]  # the XComArg is the list at run time
+    account_run.expand(account_id=checked)
 
 
 hourly_dag = autoscaler_hourly()

@@ -406,16 +406,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CommandError(f"cannot read {args.metrics}: {exc.strerror}") from None
     now = _moment(args.now, "--now") if args.now else pd.Timestamp.now(tz="UTC")
-    decisions = evaluate(rule, metrics, now=now, currency=args.currency)
+    history = None
+    if args.history:
+        try:
+            history = Path(args.history).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"cannot read {args.history}: {exc.strerror}") from None
+    decisions = evaluate(rule, metrics, now=now, currency=args.currency, history_csv=history)
     from autoscaler.rules import ScalingRule
 
-    if rule.get("strategy", ScalingRule.model_fields["strategy"].default) == "allocator":
+    if rule.get("strategy", ScalingRule.model_fields["strategy"].default) == "allocator" and history is None:
         # The allocator decides from each holder's hourly history, which METRICS.csv does not
         # hold: say plainly what is shown instead of letting it pass for the allocator's.
         print(
-            "autoscaler: note: the rule's strategy is the allocator, which needs each holder's hourly "
-            'history; shown are the thresholds\' decisions (add "strategy": "thresholds" to the rule to '
-            "silence this; the allocator's preview: the API's evaluate routes or autoscaler curves)",
+            "autoscaler: note: the rule's strategy is the allocator, which decides on each holder's "
+            "hourly history; shown are the thresholds' decisions (pass --history HISTORY.csv for the "
+            'allocator\'s, or add "strategy": "thresholds" to the rule to silence this)',
             file=sys.stderr,
         )
     if args.format == "csv":
@@ -519,6 +525,98 @@ def _sandbox_serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("sandbox stopped")
     return 0
+
+
+# ---- doctor --------------------------------------------------------------------------------
+
+
+def _meta_from_airflow(conn_id: str) -> Any:
+    """The Meta client of an Airflow connection (environment, secrets backend or metadata DB)."""
+    from airflow.models.connection import Connection
+
+    from autoscaler.meta import MetaClient, MetaConfig
+
+    conn = Connection.get_connection_from_secrets(conn_id)
+    return MetaClient(MetaConfig.from_connection(conn.password, conn.extra_dejson, conn_id))
+
+
+def _doctor_facts(args: argparse.Namespace) -> tuple[Any, list[Any]]:
+    """Gather what the checks need; checks about the gathering itself come back beside the facts."""
+    from datetime import UTC, datetime
+
+    from autoscaler import doctor as dr
+    from autoscaler.store.engine import _airflow_configured, configured_url, database
+
+    airflow_here = _airflow_configured()  # before anything imports Airflow, which writes a default airflow.cfg
+    extra: list[dr.Check] = []
+    found = dr.resolve((dr.META_CONN_ID,), _meta_from_airflow)
+    meta = _meta_from_airflow(dr.META_CONN_ID) if found[dr.META_CONN_ID] is None else None
+    if args.url is None and configured_url() is None:
+        extra.append(
+            dr.Check(
+                f"connection {dr.DB_CONN_ID}",
+                "warn",
+                "not configured: this command uses the embedded PostgreSQL, which is for trying things out",
+                f"set AIRFLOW_CONN_{dr.DB_CONN_ID.upper()} (or AUTOSCALER_DB_URL) to the audit database",
+            )
+        )
+    now = datetime.now(UTC)
+    if meta is not None:
+        try:
+            now = meta.now()
+        except Exception:  # the sandbox's clock is unreachable: the token check will say so
+            log.debug("no clock from %s", meta, exc_info=True)
+    airflow = (
+        dr.airflow_metadata()
+        if airflow_here
+        else dr.AirflowFacts(
+            unknown="Airflow is not configured here (no AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, no $AIRFLOW_HOME/airflow.cfg)"
+        )
+    )
+    with database(args.url) as engine:
+        facts = dr.gather(now, found, engine, meta, airflow, accounts=args.account)
+    return facts, extra
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from autoscaler import doctor as dr
+
+    facts, extra = _doctor_facts(args)
+    checks = [*extra, *dr.examine(facts)]
+    if args.format == "json":
+        _print_json([c.__dict__ for c in checks])
+    else:
+        _print_checks(checks)
+    return 1 if dr.failures(checks) else 0
+
+
+def _print_checks(checks: Sequence[Any]) -> None:
+    """ok / warn / fail in colour on a terminal (rich), plain text otherwise; the fix beside each."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from autoscaler.doctor import worst
+
+    console = Console(soft_wrap=True, highlight=False)
+    styles = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+    for check in checks:
+        line = Text.assemble(
+            (f"{check.status.upper():4}", styles[check.status]), f" {check.name}: {check.detail}"
+        )
+        if check.fix and check.status != "ok":
+            line.append(f"\n     fix: {check.fix}", style="dim" if check.status == "warn" else "")
+        console.print(line)
+    verdict = worst(checks)
+    counts = {s: sum(c.status == s for c in checks) for s in ("ok", "warn", "fail")}
+    console.print(
+        Text.assemble(
+            (
+                "\n" + {"ok": "ready", "warn": "ready, with warnings", "fail": "NOT ready"}[verdict],
+                styles[verdict],
+            ),
+            f": {counts['ok']} ok, {counts['warn']} warn, {counts['fail']} fail",
+        )
+    )
 
 
 # ---- wiring --------------------------------------------------------------------------------
@@ -629,6 +727,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("json", "csv"), default="json")
     p.add_argument("--currency", default="USD", help="currency when METRICS.csv has no currency column")
     p.add_argument("--now", help="evaluation time for cooldowns (default: now)")
+    p.add_argument(
+        "--history",
+        help="HISTORY.csv: each holder's hours (entity_id, hour_start, spend, revenue, conversions, "
+        "daily_budget), which an allocator rule decides on",
+    )
 
     p = add(commands, "backtest", _backtest, "run a policy against the simulator and count what it earned")
     p.add_argument(
@@ -651,6 +754,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shadow-hours", type=int, default=16, help="first hours run in shadow mode")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--dags-folder", default="dags")
+
+    p = add(
+        commands,
+        "doctor",
+        _doctor,
+        "check that this installation is ready: connections, token (expiry, permissions), accounts "
+        "(reachable, writable, currency and time zone), migrations, pool, DAGs, rate limits; exit 1 on a failure",
+    )
+    p.add_argument("--account", type=_account_id, action="append", help="only this act_<digits> (repeatable)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    db_option(p)
 
     sandbox = commands.add_parser("sandbox", help="the local Meta Graph API sandbox").add_subparsers(
         dest="sandbox_command", required=True

@@ -29,7 +29,7 @@ MAX_LISTED = 10
 
 @dataclass(frozen=True)
 class Notice:
-    kind: str  # "approval", "pause" or "failure"
+    kind: str  # "approval", "pause", "failure" or "token"
     subject: str
     body: str
 
@@ -65,10 +65,26 @@ def approval_notice(account_id: str, waiting: Sequence[Action], deadline: dateti
         "\n".join(
             [
                 *_listed(waiting),
-                "Approve or reject: autoscaler actions approve|reject ID --by NAME [--reason ...]; "
-                "unanswered changes expire at the deadline and are not made.",
+                "Approve or reject on the Autoscaler page (Airflow UI: Browse > Autoscaler, /auto-scaler/) "
+                'or with POST /api/auto-scaler/approve {"action_id": ID, "approve": true}: the approver '
+                "recorded is the logged-in user. Unanswered changes expire at the deadline and are not made.",
             ]
         ),
+    )
+
+
+def token_expiry_notice(connection_id: str, expires_at: datetime, now: datetime) -> Notice:
+    """The Meta access token stops working soon: after it, every run fails until it is replaced."""
+    left = expires_at - now
+    days, hours = left.days, left.seconds // 3600
+    return Notice(
+        "token",
+        f"the Meta access token expires in {f'{days} days {hours} h' if days else f'{hours} h'} "
+        f"({expires_at:%Y-%m-%d %H:%M} UTC)",
+        "After that every hourly run fails until it is replaced. Generate a new system-user token "
+        "with ads_read and ads_management (Business settings > Users > System users > Generate new "
+        f"token) and set it as the password of the Airflow connection {connection_id}; "
+        "then `autoscaler doctor` shows its new expiry.",
     )
 
 

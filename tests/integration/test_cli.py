@@ -166,3 +166,53 @@ def test_approving_and_rejecting_from_the_command_line(
         )
     assert actors[-2:] == ["dana", "erin"]
     engine.dispose()
+
+
+def test_doctor_prints_each_check_with_its_fix_and_exits_1_on_a_failure(
+    db_url: URL, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autoscaler.sandbox.faults import FaultPlan
+    from autoscaler.sandbox.scenario import load_scenario
+    from autoscaler.sandbox.server import RunningSandbox
+
+    url = url_of(db_url)
+    run(
+        capsys,
+        "accounts",
+        "add",
+        "act_1001",
+        "--currency",
+        "USD",
+        "--timezone",
+        "America/New_York",
+        "--url",
+        url,
+    )
+    rule = tmp_path / "rule.json"
+    rule.write_text(json.dumps({"account_id": "act_1001", "min_daily_budget": 10, "max_daily_budget": 500}))
+    assert run(capsys, "rules", "add", str(rule), "--url", url)[0] == 0
+    faults = FaultPlan.parse("timezone=act_1001:Europe/Paris,token_expires_in=72")
+    with RunningSandbox(load_scenario("demo"), seed=1, faults=faults) as sandbox:
+        connection = {
+            "conn_type": "generic",
+            "password": "sandbox-token",
+            "extra": {"graph_url": sandbox.url, "clock": "sandbox"},
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_META_ADS_DEFAULT", json.dumps(connection))
+        monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "no-airflow-here"))
+        monkeypatch.delenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", raising=False)
+        code, out, _ = run(capsys, "doctor", "--url", url)
+    lines = out.splitlines()
+    assert code == 1, out
+    assert "OK   connection meta_ads_default: resolves" in lines
+    assert "OK   migrations: the audit schema is at 0012, this version's head" in lines
+    assert any(line.startswith("WARN token: valid, but expires at ") for line in lines), out
+    assert "FAIL act_1001 time zone: Meta says Europe/Paris, the audit database has America/New_York" in lines
+    assert (
+        "     fix: record what Meta says: autoscaler accounts add act_1001 --currency USD --timezone Europe/Paris"
+        in lines
+    )
+    assert any(
+        line.startswith("WARN pool and DAGs: not checked: Airflow is not configured here") for line in lines
+    )
+    assert lines[-1] == "NOT ready: 7 ok, 2 warn, 1 fail"

@@ -58,7 +58,10 @@ def test_an_approval_notice_lists_each_change_with_its_reason_and_says_how_to_an
         "#41 campaign 2001: scale_up_aggressive, $200.00/day -> $300.00/day. Exceptional performance"
         in notice.body
     )
-    assert "autoscaler actions approve|reject ID --by NAME" in notice.body
+    # The page and the API, where the approver is the logged-in user (not --by free text).
+    assert "/auto-scaler/" in notice.body
+    assert "POST /api/auto-scaler/approve" in notice.body
+    assert "--by" not in notice.body
 
 
 def test_a_pause_notice_names_the_status_change() -> None:

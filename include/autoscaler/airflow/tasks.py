@@ -190,6 +190,64 @@ def accounts_to_run(context: Any) -> list[str]:
     return chosen
 
 
+def doctor(account_ids: list[str], context: Any) -> list[str]:
+    """The checks of ``autoscaler doctor`` for this run's accounts, before any of them starts.
+
+    A failed check fails the run at once, without retries (a missing permission does not fix
+    itself), naming every failure and its fix; warnings go to the task log.  A token that
+    expires within 7 days sends a notice, once a day (the UTC day's first run) and at every
+    run in its last 24 hours.  Returns the accounts, for the per-account runs.
+    """
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from autoscaler import doctor as dr
+    from autoscaler.airflow.connections import meta_config
+    from autoscaler.notify import token_expiry_notice
+
+    found = dr.resolve((dr.META_CONN_ID,), meta_config) | dr.resolve(
+        (dr.DB_CONN_ID,), BaseHook.get_connection
+    )
+    meta = meta_client() if found[dr.META_CONN_ID] is None else None
+    engine = audit_engine() if found[dr.DB_CONN_ID] is None else None
+    now = datetime.now(UTC)
+    try:
+        if meta is not None:
+            now = meta.now()
+        shadow = (
+            _run_type(context) == "backfill" or bool(context["params"].get("dry_run")) or variable_paused()
+        )
+        facts = dr.gather(
+            now,
+            found,
+            engine,
+            meta,
+            dr.AirflowFacts(
+                unknown="a task cannot read Airflow's metadata database (Airflow 3 keeps tasks from it)"
+            ),
+            accounts=account_ids,
+            kill_switch=shadow,
+        )
+    finally:
+        if engine is not None:
+            engine.dispose()
+    checks = dr.examine(facts)
+    for check in checks:
+        log.log(logging.INFO if check.status == "ok" else logging.WARNING, "%s", check.line())
+    token = facts.token
+    if token is not None and dr.expiring_soon(token.expires_at, now):
+        assert token.expires_at is not None
+        if _run_hour(context).hour == 0 or token.expires_at - now <= timedelta(hours=24):
+            notifier.send(token_expiry_notice(dr.META_CONN_ID, token.expires_at, now))
+    failed = dr.failures(checks)
+    if failed:
+        raise AirflowFailException(
+            f"doctor: {len(failed)} check(s) failed; nothing was read or written:\n"
+            + "\n".join(c.line() for c in failed)
+        )
+    return account_ids
+
+
 def fetch(account_id: str, context: Any) -> dict[str, Any]:
     with _step(context, account_id, "fetch") as (run, engine, state):
         client = meta_client()
@@ -285,7 +343,7 @@ def approvals_settled(account_id: str, context: Any) -> bool:
         log.info("%s: approved since the last look: %s", account_id, written.line())
     if waiting:
         log.info(
-            "%s: %d action(s) still await approval (autoscaler actions approve ID --by NAME)",
+            "%s: %d action(s) still await approval (the Autoscaler page, or POST /api/auto-scaler/approve)",
             account_id,
             waiting,
         )

@@ -341,6 +341,23 @@ class MetaClient:
             name = "".join(c for c in name if c.isprintable() or c == " ")[:200] or None
         return AccountInfo(str(data["id"]), name, str(data["currency"]), str(data["timezone_name"]))
 
+    def debug_token(self) -> dict[str, Any]:
+        """What Meta knows of this token (GET /debug_token): is_valid, expires_at (0: never), scopes."""
+        body = self._send("GET", ("debug_token",), {"input_token": self.config.access_token})
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            raise TransientError("Meta answered debug_token with a malformed body")
+        return data
+
+    def account_access(self, account_id: str) -> tuple[AccountInfo, list[str], dict[str, str]]:
+        """The account, this token's tasks on it (user_tasks: MANAGE, ADVERTISE, ANALYZE, ...) and
+        the usage headers Meta sent with the answer (for autoscaler doctor)."""
+        body, headers = self._once(
+            "GET", (account_id,), {"fields": "id,name,currency,timezone_name,user_tasks"}
+        )
+        tasks = body.get("user_tasks") if isinstance(body, dict) else None
+        return self._account(body), [str(t) for t in tasks or []], dict(headers)
+
     def list_budget_holders(self, account_id: str) -> pd.DataFrame:
         """CBO campaigns and ABO ad sets with budget, status and learning state (one edge read)."""
         with warnings.catch_warnings():

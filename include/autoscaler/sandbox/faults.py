@@ -18,6 +18,16 @@ A spec is comma-separated ``key=value`` pairs (docs/sandbox.md):
 ``timeout_delay=S``          delay of a ``timeout`` fault in seconds (default 3)
 ``seed=S``                   seed of the fault draws (default 0)
 ``script=FILE``              JSON list of {"request": n, "fault": "5xx|timeout|throttle|expire|malformed"}
+
+What ``autoscaler doctor`` checks, each of which can be made to fail (keys marked * repeat):
+
+``token_expires_in=H``       debug_token says the token expires H hours after the virtual clock's now
+``missing_scope=NAME`` *     debug_token leaves the permission NAME (ads_read, ads_management) out
+``unreachable=ACCOUNT`` *    every read of ACCOUNT answers code 100/33 (not assigned to this token)
+``read_only=ACCOUNT`` *      the token may read ACCOUNT but not write it (user_tasks ANALYZE; writes: code 200)
+``currency=ACCOUNT:CODE`` *  Meta reports ACCOUNT's currency as CODE
+``timezone=ACCOUNT:ZONE`` *  Meta reports ACCOUNT's time zone as ZONE
+``usage=PCT``                usage headers report at least PCT% (0-100) of the rate limit used
 """
 
 from __future__ import annotations
@@ -51,6 +61,12 @@ class FaultPlan:
     timeout_delay: float = 3.0
     seed: int = 0
     script: dict[int, str] = field(default_factory=dict)
+    token_expires_in_hours: float | None = None
+    missing_scopes: set[str] = field(default_factory=set)
+    unreachable: set[str] = field(default_factory=set)
+    read_only: set[str] = field(default_factory=set)
+    account_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    usage_floor: int = 0
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -117,6 +133,32 @@ def _burst(plan: FaultPlan, value: str) -> None:
     plan.burst = (int(start), int(length))
 
 
+def _adder(attribute: str) -> Callable[[FaultPlan, str], None]:
+    def add(plan: FaultPlan, value: str) -> None:
+        if not value.strip():
+            raise FaultSpecError(f"{attribute}: give a value")
+        getattr(plan, attribute).add(value.strip())
+
+    return add
+
+
+def _override(field_name: str) -> Callable[[FaultPlan, str], None]:
+    def override(plan: FaultPlan, value: str) -> None:
+        account, sep, reported = value.partition(":")
+        if not sep or not account.startswith("act_") or not reported:
+            raise FaultSpecError(f"{value!r}: expected act_<digits>:VALUE")
+        plan.account_overrides.setdefault(account, {})[field_name] = reported
+
+    return override
+
+
+def _usage(plan: FaultPlan, value: str) -> None:
+    pct = int(value)
+    if not 0 <= pct <= 100:
+        raise FaultSpecError(f"usage: a percentage between 0 and 100, got {value}")
+    plan.usage_floor = pct
+
+
 def _setter(attribute: str, kind: Callable[[str], object]) -> Callable[[FaultPlan, str], None]:
     return lambda plan, value: setattr(plan, attribute, kind(value))
 
@@ -138,6 +180,13 @@ _SETTERS: dict[str, Callable[[FaultPlan, str], None]] = {
     "timeout_delay": _setter("timeout_delay", float),
     "seed": _setter("seed", int),
     "script": _setter("script", lambda value: load_script(Path(value))),
+    "token_expires_in": _setter("token_expires_in_hours", float),
+    "missing_scope": _adder("missing_scopes"),
+    "unreachable": _adder("unreachable"),
+    "read_only": _adder("read_only"),
+    "currency": _override("currency"),
+    "timezone": _override("timezone_name"),
+    "usage": _usage,
 }
 
 

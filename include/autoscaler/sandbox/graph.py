@@ -165,6 +165,8 @@ class GraphAPI:
         if not parts:
             raise invalid("Unsupported request: no object given")
         node, edge = parts[0], "/".join(parts[1:])
+        if node == "debug_token" and method == "GET" and not edge:
+            return self._debug_token(params)
         if node == "me":
             if edge == "adaccounts" and method == "GET":
                 return self._page(
@@ -181,7 +183,7 @@ class GraphAPI:
 
     def _account(self, account_id: str) -> Any:
         account = self.sim.account_by_id.get(account_id)
-        if account is None:
+        if account is None or account_id in self.unreachable:
             raise GraphError(
                 400,
                 f"Unsupported get request. Object with ID '{account_id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.",
@@ -199,6 +201,9 @@ class GraphAPI:
             "currency": account.currency,
             "timezone_name": account.timezone,
             "account_status": 1,
+            # The token's tasks on the account: a read-only account allows reading only.
+            "user_tasks": ["ANALYZE"] if self._read_only(account) else ["MANAGE", "ADVERTISE", "ANALYZE"],
+            **self.account_overrides.get(account.account_id, {}),
         }
         wanted = parse_fields(params.get("fields", "id"))
         return {k: v for k, v in full.items() if k in wanted or k == "id"}
@@ -247,6 +252,51 @@ class GraphAPI:
 
     def async_fail_next(self) -> bool:
         return False
+
+    # Set by the server from its fault plan: what autoscaler doctor must be able to see fail.
+    access_token: str = ""
+    token_expires_in_hours: float | None = None  # None: never expires (a system-user token)
+    scopes: tuple[str, ...] = ("ads_read", "ads_management", "business_management")
+    unreachable: frozenset[str] = frozenset()
+    read_only_accounts: frozenset[str] = frozenset()
+    account_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def _read_only(self, account: Any) -> bool:
+        return bool(account.read_only) or account.account_id in self.read_only_accounts
+
+    def _debug_token(self, params: dict[str, str]) -> dict[str, Any]:
+        """GET /debug_token?input_token=...: Meta's answer for a system-user token."""
+        token = params.get("input_token")
+        if not token:
+            raise invalid("The parameter input_token is required")
+        if token != self.access_token:
+            return {
+                "data": {
+                    "is_valid": False,
+                    "scopes": [],
+                    "error": {
+                        "code": 190,
+                        "message": "Invalid OAuth access token - Cannot parse access token",
+                    },
+                }
+            }
+        expires = (
+            0
+            if self.token_expires_in_hours is None
+            else int((self.sim.now + timedelta(hours=self.token_expires_in_hours)).timestamp())
+        )
+        return {
+            "data": {
+                "app_id": "1234567890",
+                "type": "SYSTEM_USER",
+                "application": "Autoscaler sandbox",
+                "data_access_expires_at": 0,
+                "expires_at": expires,
+                "is_valid": True,
+                "scopes": list(self.scopes),
+                "user_id": "100000000000001",
+            }
+        }
 
     # ---- objects ------------------------------------------------------------------------
 
@@ -403,7 +453,7 @@ class GraphAPI:
             raise invalid(f"Param {sorted(unknown)[0]} is not supported by the sandbox on {kind} updates")
         if not changes:
             raise invalid("No fields to update")
-        if self.sim.accounts[holder.account_index].read_only:
+        if self._read_only(self.sim.accounts[holder.account_index]):
             raise GraphError(400, "(#200) Requires ads_management permission to manage the object", 200)
         if not holds_budget:
             where = "its ad sets" if kind == "campaign" else "its campaign"

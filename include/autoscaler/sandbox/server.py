@@ -92,6 +92,12 @@ class Sandbox:
         self.graph.async_polls = self.faults.async_polls
         self.graph.sync_rows_limit = self.faults.sync_rows
         self.graph.async_fail_next = self.faults.async_fails  # type: ignore[method-assign]
+        self.graph.access_token = self.scenario.access_token
+        self.graph.token_expires_in_hours = self.faults.token_expires_in_hours
+        self.graph.scopes = tuple(s for s in self.graph.scopes if s not in self.faults.missing_scopes)
+        self.graph.unreachable = frozenset(self.faults.unreachable)
+        self.graph.read_only_accounts = frozenset(self.faults.read_only)
+        self.graph.account_overrides = self.faults.account_overrides
         self.limiter = RateLimiter(
             max_score=self.faults.max_score,
             decay_seconds=self.faults.decay_seconds,
@@ -263,7 +269,7 @@ class Sandbox:
     def _usage_headers(self, account: str | None, now: float) -> dict[str, str]:
         if not account:
             return {}
-        pct = self.limiter.usage_pct(account, now)
+        pct = max(self.limiter.usage_pct(account, now), self.faults.usage_floor)
         regain = self.limiter.regain_minutes(account, now)
         business = {
             "1234567890": [
