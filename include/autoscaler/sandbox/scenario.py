@@ -35,6 +35,8 @@ from pydantic import (
 from autoscaler.sandbox.fx import USD_RATES
 
 HourEffects = Literal["flat", "mild", "planted"]
+# A Meta ad account is act_<digits>; a Google Ads customer id is 10 digits, without dashes.
+ACCOUNT_ID = r"^(act_[0-9]{1,20}|[0-9]{10})$"
 
 
 class ScenarioError(ValueError):
@@ -151,7 +153,10 @@ def _zone(value: str) -> str:
 
 
 class AccountSpec(_Strict):
-    account_id: Annotated[str, Field(pattern=r"^act_[0-9]{1,20}$")]
+    account_id: Annotated[str, Field(pattern=ACCOUNT_ID)]
+    # Which platform's sandbox serves the account (docs/google-ads.md): on Google Ads a "cbo"
+    # group is one campaign budget per campaign, shared by ``adsets_per_campaign`` campaigns.
+    platform: Literal["meta", "google"] = "meta"
     name: Annotated[str, Field(min_length=1, max_length=200)] = ""
     currency: str = "USD"
     timezone: Annotated[str, AfterValidator(_zone)] = "America/New_York"
@@ -169,6 +174,15 @@ class AccountSpec(_Strict):
 
     @model_validator(mode="after")
     def _default_name(self) -> AccountSpec:
+        google = self.platform == "google"
+        if google != (not self.account_id.startswith("act_")):
+            raise ValueError(
+                "account_id: a Google Ads customer id is 10 digits without dashes"
+                if google
+                else "account_id: a Meta ad account id is act_ followed by digits"
+            )
+        if google and any(g.kind != "cbo" for g in self.groups):
+            raise ValueError("groups: a Google Ads account holds campaign budgets: kind must be cbo")
         if not self.name:
             object.__setattr__(self, "name", self.account_id)
         return self
@@ -215,7 +229,7 @@ class Shock(_Strict):
     model_config = ConfigDict(populate_by_name=True)
     start: UtcHour = Field(alias="from")
     end: UtcHour = Field(alias="to")
-    account_id: Annotated[str, Field(pattern=r"^act_[0-9]{1,20}$")] | None = None
+    account_id: Annotated[str, Field(pattern=ACCOUNT_ID)] | None = None
     share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 1.0
     roas: Factor = 1.0
     cpm: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = 1.0

@@ -70,6 +70,7 @@ TRAFFIC = TRAFFIC / TRAFFIC.sum()
 # scales it (0.05: 0.97 on Mondays to 1.05 on Saturdays).
 WEEKDAY_SHAPE = np.array([-0.6, -0.4, 0.0, 0.0, 0.4, 1.0, 0.6])
 MAX_DAILY_OVERDELIVERY = 1.25  # Meta may spend up to 125% of a daily budget on one day
+GOOGLE_MAX_DAILY_OVERDELIVERY = 2.0  # Google Ads: up to 2x the average daily budget on one day
 BUDGET_CHANGES_PER_HOUR = 4
 LEARNING_WINDOW_HOURS = 7 * 24  # learning ends after ~50 purchases within 7 days of its start
 USD_CAP = 1_000_000  # Meta caps daily and lifetime budgets at USD 1M (error 1885261)
@@ -111,6 +112,7 @@ class Account:
     timezone: str
     zone: ZoneInfo
     read_only: bool = False
+    platform: str = "meta"  # or google: served by the Google Ads sandbox (sandbox/google)
 
 
 class Simulator:
@@ -121,7 +123,9 @@ class Simulator:
         self.seed = seed
         self.origin = scenario.start - timedelta(days=scenario.history_days)
         self.accounts: list[Account] = [
-            Account(i, a.account_id, a.name, a.currency, a.timezone, ZoneInfo(a.timezone), a.read_only)
+            Account(
+                i, a.account_id, a.name, a.currency, a.timezone, ZoneInfo(a.timezone), a.read_only, a.platform
+            )
             for i, a in enumerate(scenario.accounts)
         ]
         self.account_by_id = {a.account_id: a for a in self.accounts}
@@ -175,7 +179,7 @@ class Simulator:
         serial = 0
         for a_index, spec in enumerate(scenario.accounts):
             offset = currency_offset(spec.currency)
-            account_digits = spec.account_id[4:]
+            account_digits = spec.account_id.removeprefix("act_")
             for group in spec.groups:
                 for _ in range(group.count):
                     serial += 1
@@ -231,6 +235,10 @@ class Simulator:
         self.elasticity = np.asarray(params["elasticity"])
         self.hour_effect = np.vstack(effects) if effects else np.ones((0, 24))
         self.holder_account = np.asarray([h.account_index for h in self.holders], dtype=np.int64)
+        google = np.asarray([a.platform == "google" for a in self.accounts], dtype=bool)
+        self.overdelivery = np.where(google, GOOGLE_MAX_DAILY_OVERDELIVERY, MAX_DAILY_OVERDELIVERY)[
+            self.holder_account
+        ]
         self._build_world(scenario, group_of)
 
     def _build_world(self, scenario: Scenario, group_of: list[CampaignGroup]) -> None:
@@ -417,7 +425,7 @@ class Simulator:
         # the budget the audience can absorb.
         deliverable = np.minimum(budget, self.ceiling)
         rate, efficiency, cpm_factor, reported_share = self.conditions(k)
-        room = np.maximum(MAX_DAILY_OVERDELIVERY * deliverable - self._day_spend, 0.0)
+        room = np.maximum(self.overdelivery * deliverable - self._day_spend, 0.0)
         spend = np.where(self.active & exists, np.minimum(deliverable * rate, room), 0.0).round()
         self._day_spend += spend
 
@@ -569,7 +577,8 @@ class Simulator:
             )
         now = self.now.timestamp()
         recent = [t for t in self._change_times.get(holder.index, []) if now - t < 3600]
-        if len(recent) >= BUDGET_CHANGES_PER_HOUR:
+        # Meta's limit of 4 budget changes an hour; Google Ads has no such per-budget limit.
+        if len(recent) >= BUDGET_CHANGES_PER_HOUR and account.platform == "meta":
             raise SimulatorError(
                 "(#17) User request limit reached: too many budget changes",
                 17,

@@ -1,0 +1,1 @@
+"""The Google Ads client (the official google-ads library). Knows nothing of Airflow."""

@@ -1,0 +1,1 @@
+"""A local Google Ads API (gRPC) over the simulator, for the real google-ads library."""
