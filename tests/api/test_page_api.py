@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from autoscaler.money import to_major
 from autoscaler.store.actions import get_action
 from tests.api.conftest import World
 
@@ -95,6 +96,9 @@ def test_an_entitys_history_has_a_budget_every_hour_and_its_actions(world: World
     assert all(h["daily_budget"] is not None for h in found["hours"])
     assert len(found["actions"]) == acted
     assert all(a["reasoning"] for a in found["actions"])
+    with world.engine.connect() as conn:
+        first = get_action(conn, found["actions"][0]["action_id"])
+    assert Decimal(found["actions"][0]["budget_before"]) == to_major(first.budget_before or 0, first.currency)
     assert sum(Decimal(d["spend"]) for d in found["days"]) == sum(Decimal(h["spend"]) for h in found["hours"])
 
 
@@ -117,6 +121,9 @@ def test_approvals_name_the_entity_and_give_the_change_and_its_percent(world: Wo
     status, found = world.get("/approvals?account_id=act_1002")
     assert status == 200, found
     assert found["items"]
+    with world.engine.connect() as conn:
+        stored = get_action(conn, found["items"][0]["action_id"])
+    assert Decimal(found["items"][0]["budget_after"]) == to_major(stored.budget_after or 0, stored.currency)
     for item in found["items"]:
         assert item["entity_name"]
         before, after = Decimal(item["budget_before"]), Decimal(item["budget_after"])

@@ -562,8 +562,8 @@ def delete_rule(
 @router.post(
     "/time-optimization/learn", tags=["time optimization"], summary="Recompute optimal-hour profiles"
 )
-def learn(body: s.LearnIn, request: Request, user: Operator) -> dict[str, dict[str, int]]:
-    from autoscaler.daily import learn_account
+def learn(body: s.LearnIn, request: Request, user: Operator) -> dict[str, dict[str, Any]]:
+    from autoscaler.daily import learn_account, no_profiles_reason
     from autoscaler.store.accounts import get_account
     from autoscaler.store.rules import enabled_accounts
 
@@ -573,7 +573,17 @@ def learn(body: s.LearnIn, request: Request, user: Operator) -> dict[str, dict[s
             get_account(conn, body.account_id)
         accounts = [body.account_id] if body.account_id else enabled_accounts(conn)
     now = body.as_of or datetime.now(UTC)
-    return {a: learn_account(engine, a, now, body.days) for a in accounts}
+    learned: dict[str, dict[str, Any]] = {}
+    for account_id in accounts:
+        counts: dict[str, Any] = dict(learn_account(engine, account_id, now, body.days))
+        # profiles: 0 says why, and what to send instead (reason is null when there are some).
+        counts["reason"] = (
+            no_profiles_reason(engine, account_id, now, body.days, "as_of")
+            if counts["profiles"] == 0
+            else None
+        )
+        learned[account_id] = counts
+    return learned
 
 
 @router.get(
@@ -999,12 +1009,19 @@ def entity_history(
         ],
         actions=[
             s.EntityAction(
-                **{name: a[name] for name in s.EntityAction.model_fields if name in a},
+                **{name: a[name] for name in s.EntityAction.model_fields if name in a and name not in _MONEY},
+                budget_before=s.major(a["budget_before"], currency),
+                budget_after=s.major(a["budget_after"], currency),
                 target_budget=s.major(a["curve_target_budget"], currency),
             )
             for a in found.actions
         ],
     )
+
+
+# Money columns the page's rows convert to major units (never passed through as minor).
+_MONEY = {"budget_before", "budget_after", "target_budget"}
+_MONEY_ROAS = {*_MONEY, "roas"}
 
 
 @router.get(
@@ -1024,7 +1041,11 @@ def approvals(
         deadline = r["approval_deadline"]
         items.append(
             s.Approval(
-                **{name: r[name] for name in s.Approval.model_fields if name in r and name != "roas"},
+                **{
+                    name: r[name] for name in s.Approval.model_fields if name in r and name not in _MONEY_ROAS
+                },
+                budget_before=s.major(before, currency),
+                budget_after=s.major(after, currency),
                 roas=None if r["roas"] is None else float(r["roas"]),
                 change=s.major(after - before, currency) if changed else None,
                 change_percent=round(100 * (after - before) / before, 2) if changed else None,

@@ -1,0 +1,99 @@
+"""Screenshots of each view of the autoscaler page, for docs/page.md: `make screenshots`, or
+
+    .venv/bin/python -m tests.api.screenshots [--out docs/img]
+
+Builds the same world as the page's browser test (the demo scenario's accounts run through
+the real hourly steps for 30 hours, against the Meta sandbox, in a throwaway PostgreSQL),
+learns the optimal-hour profiles, starts Airflow's API server with the plugin, logs in as the
+operator and photographs the page inside the Airflow UI, light and dark.  About two minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+
+from autoscaler import migrations
+from autoscaler.embedded_pg import EmbeddedPostgres
+from autoscaler.store.engine import make_engine
+from tests.api import browser
+from tests.api.conftest import World, built_world
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _template(server: URL) -> str:
+    import psycopg
+
+    name = f"autoscaler_shots_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(
+        host=server.host, port=server.port, user=server.username, dbname="postgres", autocommit=True
+    ) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    engine = make_engine(server.set(database=name))
+    migrations.upgrade(engine)
+    engine.dispose()
+    return name
+
+
+def shoot(world: World, out: Path) -> list[Path]:
+    """One PNG per view (and the overview in dark mode); returns their paths."""
+    status, _ = world.post(
+        "/time-optimization/learn", {"account_id": "act_1001", "days": 2, "as_of": "2026-11-04T12:00:00Z"}
+    )
+    assert status == 200
+    with world.engine.connect() as conn:
+        entity = conn.execute(
+            text(
+                "SELECT entity_id FROM autoscaler.scaling_actions WHERE account_id = 'act_1001' "
+                "GROUP BY entity_id ORDER BY count(*) DESC, entity_id LIMIT 1"
+            )
+        ).scalar_one()
+    written = []
+    for dark in (False, True):
+        with browser.chromium(1440, 1100, dark=dark) as driver:
+            browser.log_in(driver, world.server.url, "ops")
+            browser.open_page_in_airflow(driver, world.server.url)
+            views = (
+                ["overview"] if dark else ["overview", "entities", f"entity/{entity}", "actions", "approvals"]
+            )
+            for view in views:
+                browser.show(driver, view)
+                time.sleep(1.5)  # the charts' entry animation
+                driver.switch_to.default_content()
+                path = out / f"page-{view.split('/')[0]}{'-dark' if dark else ''}.png"
+                driver.save_screenshot(str(path))
+                written.append(path)
+                browser.enter_page_frame(driver)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
+    args = parser.parse_args()
+    if not browser.available():
+        raise SystemExit("Debian's chromium and chromium-driver are needed: make browser")
+    args.out.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="autoscaler-shots-"))
+    root.chmod(0o755)
+    server = EmbeddedPostgres(root / "pgdata", fast_unsafe=True)
+    try:
+        url = make_url(server.start("postgres"))
+        with built_world(url, _template(url), root / "airflow") as world:
+            for path in shoot(world, args.out):
+                print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    finally:
+        server.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
