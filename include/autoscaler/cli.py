@@ -162,17 +162,21 @@ def _db_stop(args: argparse.Namespace) -> int:
 
 
 def _db_url(args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
     from autoscaler.store.engine import configured_url
 
     url = configured_url()
-    if url is not None:
-        print(url.render_as_string(hide_password=True))
-        return 0
-    server = _embedded()
-    if server.is_running():
-        print(server.url())
-        return 0
-    print(f"embedded (not running; data in {server.data_dir})")
+    if url is None:
+        server = _embedded()
+        if not server.is_running():
+            print(f"embedded (not running; data in {server.data_dir}): autoscaler db start starts it")
+            return 0
+        url = make_url(server.url())
+    if not args.sqlalchemy:
+        # libpq's form (psql, pg_dump, any driver): no "+psycopg"; the password hidden unless asked.
+        url = url.set(drivername="postgresql")
+    print(url.render_as_string(hide_password=not args.show_password))
     return 0
 
 
@@ -252,6 +256,58 @@ def _rules_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rules_set_enabled(args: argparse.Namespace) -> int:
+    from autoscaler.store.rules import get_rule, rule_revision, update_rule
+
+    enabled = args.rules_command == "enable"
+    with _audit_db(args) as engine, engine.begin() as conn:
+        if get_rule(conn, args.rule_id).enabled == enabled:
+            print(f"rule {args.rule_id} is already {args.rules_command}d; nothing changed")
+            return 0
+        rule = update_rule(conn, args.rule_id, {"enabled": enabled}, actor=args.actor)
+        revision = rule_revision(conn, args.rule_id)
+    print(f"rule {rule.rule_id} {args.rules_command}d by {args.actor} (revision {revision})")
+    return 0
+
+
+def _rules_update(args: argparse.Namespace) -> int:
+    from autoscaler.rules import money_to_minor
+    from autoscaler.store.accounts import get_account
+    from autoscaler.store.rules import get_rule, rule_revision, update_rule
+
+    changes = _load_json(args.file)
+    if not changes:
+        raise CommandError(f"{args.file}: give at least one setting to change")
+    with _audit_db(args) as engine, engine.begin() as conn:
+        currency = get_account(conn, get_rule(conn, args.rule_id).account_id).currency
+        minor = money_to_minor(changes, currency)  # RuleError (a ValueError) names each bad amount
+        rule = update_rule(conn, args.rule_id, minor, actor=args.actor, currency=currency, strict=True)
+        revision = rule_revision(conn, args.rule_id)
+    _print_json({**_rule_json(rule, currency), "revision": revision})
+    return 0
+
+
+def _rules_history(args: argparse.Namespace) -> int:
+    from autoscaler.store.accounts import get_account
+    from autoscaler.store.rules import get_rule, rule_revisions
+
+    with _audit_db(args) as engine, engine.connect() as conn:
+        currency = get_account(conn, get_rule(conn, args.rule_id).account_id).currency
+        revisions = rule_revisions(conn, args.rule_id)
+    _print_json(
+        [
+            {
+                "revision": r.revision,
+                "changed_at": r.changed_at,
+                "changed_by": r.changed_by,
+                **_rule_json(r.rule, currency),
+            }
+            for r in revisions
+        ]
+    )
+    return 0
+
+
 def _rules_delete(args: argparse.Namespace) -> int:
     from autoscaler.store.rules import delete_rule
 
@@ -288,8 +344,15 @@ def _actions_list(args: argparse.Namespace) -> int:
     from autoscaler.store import actions
 
     with _audit_db(args) as engine, engine.connect() as conn:
-        found = actions.list_actions(conn, account_id=args.account, status=args.status, limit=args.limit)
-    _print_json([_action_json(a) for a in found])
+        found = actions.list_actions(conn, account_id=args.account, status=args.status, limit=args.limit + 1)
+    shown = found[: args.limit]
+    _print_json([_action_json(a) for a in shown])
+    if len(found) > args.limit:
+        print(
+            f"autoscaler: showing the newest {args.limit} actions; there are more: --limit N (up to 10000) "
+            "shows more, --account and --status narrow them",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -299,7 +362,7 @@ def _actions_list(args: argparse.Namespace) -> int:
 def _profiles_learn(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from autoscaler.daily import learn_account
+    from autoscaler.daily import learn_account, no_profiles_reason
     from autoscaler.store.rules import enabled_accounts
 
     now = _moment(args.now, "--now").to_pydatetime() if args.now else datetime.now(UTC)
@@ -315,6 +378,8 @@ def _profiles_learn(args: argparse.Namespace) -> int:
                 f"{account_id}: {counts['profiles']} profiles from the last {args.days} local days; "
                 f"{counts['with_peaks']} with peak hours, {counts['with_valleys']} with valleys"
             )
+            if counts["profiles"] == 0:
+                print(f"  why none: {no_profiles_reason(engine, account_id, now, args.days, '--now')}")
     return 0
 
 
@@ -434,10 +499,16 @@ def _evaluate(args: argparse.Namespace) -> int:
 # ---- backtest ------------------------------------------------------------------------------
 
 
-def _builtin_scenarios() -> tuple[str, ...]:
-    from autoscaler.sandbox.scenario import BUILT_IN
+def _scenario_list() -> str:
+    """The built-in scenarios, for help texts: the files the package ships (the same list as
+    scenario.BUILT_IN, which tests/unit/test_cli_help.py holds equal), read without importing
+    the simulator."""
+    from importlib import resources
 
-    return BUILT_IN
+    folder = resources.files("autoscaler.sandbox").joinpath("scenarios")
+    return ", ".join(
+        sorted(f.name.removesuffix(".json") for f in folder.iterdir() if f.name.endswith(".json"))
+    )
 
 
 def _backtest(args: argparse.Namespace) -> int:
@@ -503,25 +574,45 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _sandbox_serve(args: argparse.Namespace) -> int:
-    from autoscaler.sandbox.faults import FaultPlan
-    from autoscaler.sandbox.scenario import load_scenario
-    from autoscaler.sandbox.server import RunningSandbox
+    from datetime import UTC, datetime
 
-    scenario = load_scenario(args.scenario)
+    from autoscaler.sandbox.faults import FaultPlan
+    from autoscaler.sandbox.scenario import ScenarioError, load_scenario
+    from autoscaler.sandbox.server import RunningSandbox, connection_json
+
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        raise CommandError(str(exc)) from None
+    follow = args.start == "now"
+    if follow:
+        # The virtual clock starts at this hour and keeps up with the wall clock, so a real
+        # scheduler's runs (on wall time) find the sandbox's hours where they expect them.
+        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        scenario = scenario.model_copy(update={"start": hour})
     faults = FaultPlan.parse(args.faults)
     with RunningSandbox(scenario, seed=args.seed, faults=faults, port=args.port) as running:
-        holders = len(running.sandbox.sim.holders)
-        extra = json.dumps({"graph_url": running.url})
+        sim = running.sandbox.sim
         print(f"Meta Graph API sandbox on {running.url}")
         print(
-            f"  {scenario.name}: {len(scenario.accounts)} accounts, {holders} budget holders, seed {args.seed}"
+            f"  {scenario.name}: {len(scenario.accounts)} accounts, {len(sim.holders)} budget holders, seed {args.seed}"
         )
-        print(f"  virtual clock at {running.sandbox.sim.now.isoformat()}; control routes under /__sandbox/")
-        print(f"  connection meta_ads_default: password = the scenario's access_token, extra = {extra}")
+        if follow:
+            print(f"  its clock started at {sim.now:%Y-%m-%d %H:%M} UTC and follows the wall clock")
+        else:
+            print(
+                f"  its clock is at {sim.now:%Y-%m-%d %H:%M} UTC and moves only when told "
+                "(POST /__sandbox/clock); --start now follows the wall clock instead (docs/sandbox.md)"
+            )
+        print("  control routes under /__sandbox/ (state, clock, requests, history); the connection:")
+        print(f"export AIRFLOW_CONN_META_ADS_DEFAULT='{connection_json(scenario, running.url)}'")
         sys.stdout.flush()
         try:
             while True:
-                time.sleep(3600)
+                time.sleep(30)
+                if follow:
+                    with running.sandbox.lock:
+                        sim.advance_to(datetime.now(UTC))
         except KeyboardInterrupt:
             print("sandbox stopped")
     return 0
@@ -547,7 +638,9 @@ def _doctor_facts(args: argparse.Namespace) -> tuple[Any, list[Any]]:
     from autoscaler import doctor as dr
     from autoscaler.store.engine import _airflow_configured, configured_url, database
 
-    airflow_here = _airflow_configured()  # before anything imports Airflow, which writes a default airflow.cfg
+    airflow_here = (
+        _airflow_configured()
+    )  # before anything imports Airflow, which writes a default airflow.cfg
     extra: list[dr.Check] = []
     found = dr.resolve((dr.META_CONN_ID,), _meta_from_airflow)
     meta = _meta_from_airflow(dr.META_CONN_ID) if found[dr.META_CONN_ID] is None else None
@@ -648,7 +741,11 @@ def build_parser() -> argparse.ArgumentParser:
     db_option(add(db, "current", _db_current, "show the schema revision; exit 1 if behind"))
     add(db, "start", _db_start, "start the embedded PostgreSQL and leave it running; print its URL")
     add(db, "stop", _db_stop, "stop the embedded PostgreSQL")
-    add(db, "url", _db_url, "print which database commands will use (password hidden)")
+    p = add(
+        db, "url", _db_url, "print the database commands will use, as a URL psql accepts (password hidden)"
+    )
+    p.add_argument("--sqlalchemy", action="store_true", help="SQLAlchemy's form, postgresql+psycopg://...")
+    p.add_argument("--show-password", action="store_true", help="print the password too (e.g. for psql)")
 
     accounts = commands.add_parser("accounts", help="ad accounts").add_subparsers(
         dest="accounts_command", required=True
@@ -669,6 +766,29 @@ def build_parser() -> argparse.ArgumentParser:
     db_option(p)
     p = add(rules, "list", _rules_list, "list rules as JSON (money in major units)")
     p.add_argument("--account", type=_account_id, help="only this act_<digits>")
+    db_option(p)
+    for verb, text_ in (
+        ("disable", "stop a rule acting (kept, with its history; a new revision is recorded)"),
+        ("enable", "let a disabled rule act again (a new revision is recorded)"),
+    ):
+        p = add(rules, verb, _rules_set_enabled, text_)
+        p.add_argument("rule_id", type=_bounded(1, 2**63 - 1))
+        p.add_argument("--actor", type=_person, default="cli", help="who is doing it (recorded; default cli)")
+        db_option(p)
+    p = add(
+        rules,
+        "update",
+        _rules_update,
+        "change the settings given in CHANGES.json (money in major units); a new revision is recorded",
+    )
+    p.add_argument("rule_id", type=_bounded(1, 2**63 - 1))
+    p.add_argument(
+        "file", metavar="CHANGES.json", help='e.g. {"max_daily_budget": 300}, or - for standard input'
+    )
+    p.add_argument("--actor", type=_person, default="cli", help="who is changing it (recorded; default cli)")
+    db_option(p)
+    p = add(rules, "history", _rules_history, "every revision of a rule: when, by whom, and its settings")
+    p.add_argument("rule_id", type=_bounded(1, 2**63 - 1))
     db_option(p)
     p = add(rules, "delete", _rules_delete, "disable and mark a rule deleted")
     p.add_argument("rule_id", type=_bounded(1, 2**63 - 1))
@@ -737,7 +857,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scenario",
         required=True,
-        help="a scenario JSON file or a built-in scenario: " + ", ".join(_builtin_scenarios()),
+        help=f"a built-in scenario ({_scenario_list()}) or a JSON file",
     )
     p.add_argument("--days", type=int, default=14, help="days backtested (default 14)")
     p.add_argument("--seed", type=int, default=1, help="the simulator's seed (default 1)")
@@ -745,9 +865,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy",
         choices=("static", "seed", "thresholds", "allocator", "default", "oracle", "all"),
         default="all",
-        help="default: what a new rule does (the allocator); all: every policy but default",
+        help="default: what a new rule does (the allocator); all: every policy but default (default all)",
     )
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="(default table)")
 
     p = add(commands, "demo", _demo, "run the hourly DAG over a simulated day on the embedded defaults")
     p.add_argument("--hours", type=int, default=24)
@@ -775,10 +895,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scenario",
         default="demo",
-        help="built-in (demo, bench-2000, scale-100x1000, flat, planted) or a JSON file",
+        help=f"a built-in scenario ({_scenario_list()}) or a JSON file (default: demo)",
     )
     p.add_argument("--port", type=_bounded(0, 65535), default=0, help="port (default: any free one)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the simulator's seed (default 0)")
+    p.add_argument(
+        "--start",
+        choices=("scenario", "now"),
+        default="scenario",
+        help="scenario: the clock starts at the scenario's start and moves when told (default); "
+        "now: at the current hour, following the wall clock (for a real scheduler)",
+    )
     p.add_argument("--faults", default="", help="fault spec, e.g. 5xx=0.05,burst=10:3 (docs/sandbox.md)")
     return parser
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, text
 
@@ -11,6 +11,37 @@ from autoscaler.store.accounts import get_account
 from autoscaler.store.profiles import hour_sums, lag_moments, replace_profiles, window
 
 DEFAULT_DAYS = 28
+
+
+def why_no_profiles(
+    first: datetime | None, last: datetime | None, start: datetime, end: datetime, days: int, option: str
+) -> str:
+    """Why learning from [start, end) gave no profile, and what to pass (``option``: --now or as_of)."""
+    if last is None or first is None:
+        return "no snapshots are stored for this account yet: the hourly DAG (or a backfill) stores them"
+    if last < start:
+        return (
+            f"no snapshots in the {days} local days before {end:%Y-%m-%d %H:%M} UTC: the newest is of "
+            f"{last:%Y-%m-%d %H:%M} UTC (a sandbox's data lives on its own clock); pass "
+            f"{option} {(last + timedelta(hours=1)):%Y-%m-%dT%H:00Z} to learn from the days before it"
+        )
+    if first >= end:
+        return f"every snapshot is after {end:%Y-%m-%d %H:%M} UTC; pass a later {option}"
+    return (
+        f"the snapshots from {max(first, start):%Y-%m-%d} to {min(last, end):%Y-%m-%d} hold no complete "
+        "local day with delivery for any budget holder yet; a profile needs at least one"
+    )
+
+
+def no_profiles_reason(engine: Engine, account_id: str, now: datetime, days: int, option: str) -> str:
+    """why_no_profiles for an account as stored."""
+    from autoscaler.store.snapshots import snapshot_span
+
+    with engine.connect() as conn:
+        account = get_account(conn, account_id)
+        first, last = snapshot_span(conn, account_id)
+    start, end = window(now, account.timezone_name, days)
+    return why_no_profiles(first, last, start, end, days, option)
 
 
 def learn_account(engine: Engine, account_id: str, now: datetime, days: int = DEFAULT_DAYS) -> dict[str, int]:

@@ -216,3 +216,104 @@ def test_doctor_prints_each_check_with_its_fix_and_exits_1_on_a_failure(
         line.startswith("WARN pool and DAGs: not checked: Airflow is not configured here") for line in lines
     )
     assert lines[-1] == "NOT ready: 7 ok, 2 warn, 1 fail"
+
+
+def test_actions_list_says_when_it_stops_at_the_limit_and_how_to_see_more(
+    db_url: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from autoscaler.store.engine import make_engine
+    from tests import factories
+
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        factories.world(conn)
+        ids = [
+            factories.insert_action(conn, factories.action_row(1)),
+            factories.insert_action(conn, factories.action_row(1, entity_id="3001", entity_level="adset")),
+        ]
+    engine.dispose()
+    url = url_of(db_url)
+    code, out, err = run(capsys, "actions", "list", "--limit", "1", "--url", url)
+    assert code == 0
+    assert [a["action_id"] for a in json.loads(out)] == [max(ids)]
+    assert "showing the newest 1 actions; there are more: --limit N" in err
+    code, out, err = run(capsys, "actions", "list", "--limit", "2", "--url", url)
+    assert [a["action_id"] for a in json.loads(out)] == sorted(ids, reverse=True)
+    assert err == ""  # all of them shown: nothing to say
+
+
+def test_a_rule_is_disabled_enabled_and_updated_each_change_a_recorded_revision(
+    db_url: URL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = url_of(db_url)
+    run(capsys, "accounts", "add", "act_5005", "--currency", "USD", "--timezone", "UTC", "--url", url)
+    rule_file = tmp_path / "rule.json"
+    rule_file.write_text(
+        json.dumps({"account_id": "act_5005", "min_daily_budget": 10, "max_daily_budget": 500})
+    )
+    rule_id = json.loads(run(capsys, "rules", "add", str(rule_file), "--url", url)[1])["rule_id"]
+
+    code, _, err = run(capsys, "rules", "add", str(rule_file), "--url", url)
+    assert code == 2
+    assert f"disable rule {rule_id} first (autoscaler rules disable {rule_id}, or change it instead" in err
+
+    assert run(capsys, "rules", "disable", str(rule_id), "--actor", "alice", "--url", url)[1] == (
+        f"rule {rule_id} disabled by alice (revision 2)\n"
+    )
+    assert run(capsys, "rules", "disable", str(rule_id), "--url", url)[1] == (
+        f"rule {rule_id} is already disabled; nothing changed\n"
+    )
+    assert run(capsys, "rules", "enable", str(rule_id), "--actor", "bob", "--url", url)[1] == (
+        f"rule {rule_id} enabled by bob (revision 3)\n"
+    )
+    changes = tmp_path / "changes.json"
+    changes.write_text(json.dumps({"max_daily_budget": 300, "require_approval_threshold": 150.5}))
+    code, out, _ = run(
+        capsys, "rules", "update", str(rule_id), str(changes), "--actor", "carol", "--url", url
+    )
+    assert code == 0
+    updated = json.loads(out)
+    assert (updated["max_daily_budget"], updated["require_approval_threshold"], updated["revision"]) == (
+        "300.00",
+        "150.50",
+        4,
+    )
+    changes.write_text(json.dumps({"max_daily_budget": 5}))  # below the minimum: refused, nothing written
+    code, _, err = run(capsys, "rules", "update", str(rule_id), str(changes), "--url", url)
+    assert code == 2
+    assert "max_daily_budget" in err
+    history = json.loads(run(capsys, "rules", "history", str(rule_id), "--url", url)[1])
+    assert [(h["revision"], h["changed_by"], h["enabled"], h["max_daily_budget"]) for h in history] == [
+        (1, "cli", True, "500.00"),
+        (2, "alice", False, "500.00"),
+        (3, "bob", True, "500.00"),
+        (4, "carol", True, "300.00"),
+    ]
+
+
+def test_profiles_learn_says_why_it_learned_none(db_url: URL, capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import text
+
+    from autoscaler.store.engine import make_engine
+    from tests import factories
+
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        factories.world(conn)
+        account = conn.execute(text("SELECT account_id FROM autoscaler.ad_accounts LIMIT 1")).scalar_one()
+    engine.dispose()
+    code, out, _ = run(
+        capsys,
+        "profiles",
+        "learn",
+        "--account",
+        account,
+        "--now",
+        "2026-11-20T00:00:00Z",
+        "--url",
+        url_of(db_url),
+    )
+    assert code == 0
+    assert out.splitlines()[1] == (
+        "  why none: no snapshots are stored for this account yet: the hourly DAG (or a backfill) stores them"
+    )

@@ -310,7 +310,9 @@ class Sandbox:
                     "completed_hours": self.sim.completed_hours,
                     "graph_requests": self.graph_requests,
                     "batch_calls_failed": self.batch_calls_failed,
-                    "access_token_hint": "see the scenario file",
+                    # A local stand-in's token, to paste into the connection (never a real one).
+                    "access_token": self.scenario.access_token,
+                    "connection": json.loads(connection_json(self.scenario, self.base_url)),
                 }
             if path == "clock" and method == "POST":
                 if "to" in body:
@@ -338,6 +340,16 @@ class Sandbox:
             if path == "truth" and method == "GET":
                 return 200, {"peaks": self.sim.planted_peaks, "valleys": self.sim.planted_valleys}
         return 404, {"error": f"no control route {method} /__sandbox/{path}"}
+
+
+def connection_json(scenario: Scenario, url: str) -> str:
+    """The Airflow connection meta_ads_default for a sandbox at ``url``, as AIRFLOW_CONN_... JSON.
+
+    ``clock: sandbox`` makes the runs read Meta's "now" from the sandbox's virtual clock."""
+    extra: dict[str, str] = {"graph_url": url, "clock": "sandbox"}
+    if scenario.app_secret is not None:
+        extra["app_secret"] = scenario.app_secret
+    return json.dumps({"conn_type": "generic", "password": scenario.access_token, "extra": extra})
 
 
 def _account_of(path: str, params: dict[str, str]) -> str | None:

@@ -8,6 +8,8 @@ RuleError shape, naming the field, so callers handle one kind of error.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg.errors
@@ -55,7 +57,7 @@ class RuleNotFoundError(LookupError):
         self.rule_id = rule_id
 
 
-def _refusal(exc: IntegrityError, rule: ScalingRule) -> RuleError:
+def _refusal(exc: IntegrityError, rule: ScalingRule, conn: Connection | None = None) -> RuleError:
     orig = exc.orig
     diag = getattr(orig, "diag", None)
     constraint = getattr(diag, "constraint_name", None) or "unknown constraint"
@@ -63,13 +65,32 @@ def _refusal(exc: IntegrityError, rule: ScalingRule) -> RuleError:
     if isinstance(orig, psycopg.errors.ForeignKeyViolation):
         why = f"unknown ad account {rule.account_id}: record the account first"
     elif isinstance(orig, psycopg.errors.UniqueViolation):
-        why = f"{rule.account_id} already has an enabled {rule.scope_level} rule for this scope; disable it first"
+        existing = _enabled_for_scope(conn, rule) if conn is not None else None
+        which = f"rule {existing}" if existing is not None else "it"
+        how = f"autoscaler rules disable {existing}, or " if existing is not None else ""
+        why = (
+            f"{rule.account_id} already has an enabled {rule.scope_level} rule for this scope; disable "
+            f"{which} first ({how}change it instead: autoscaler rules update, PUT /rules/{{id}})"
+        )
     else:
         why = f"refused by the database (constraint {constraint})"
     return RuleError({field: why})
 
 
-def _from_row(row: RowMapping) -> ScalingRule:
+def _enabled_for_scope(conn: Connection, rule: ScalingRule) -> int | None:
+    """The enabled rule that holds ``rule``'s scope (the one-enabled-per-scope index's other row)."""
+    found = conn.execute(
+        text(
+            "SELECT rule_id FROM autoscaler.scaling_rules WHERE enabled AND account_id = :a "
+            "AND scope_level = :l AND coalesce(scope_entity_id, '') = coalesce(CAST(:e AS text), '') "
+            "AND rule_id IS DISTINCT FROM CAST(:self AS bigint)"
+        ),
+        {"a": rule.account_id, "l": rule.scope_level, "e": rule.scope_entity_id, "self": rule.rule_id},
+    ).scalar()
+    return int(found) if found is not None else None
+
+
+def _from_row(row: RowMapping | Mapping[str, Any]) -> ScalingRule:
     data = {name: row[name] for name in ("rule_id", *_COLUMNS)}
     for name, value in data.items():
         if value is not None and ScalingRule.model_fields[name].annotation is float:
@@ -122,7 +143,7 @@ def create_rule(conn: Connection, rule: ScalingRule, *, actor: str) -> ScalingRu
         with conn.begin_nested():
             rule_id = conn.execute(statement, params).scalar_one()
     except IntegrityError as exc:
-        raise _refusal(exc, rule) from None
+        raise _refusal(exc, rule, conn) from None
     return rule.model_copy(update={"rule_id": rule_id})
 
 
@@ -202,7 +223,7 @@ def update_rule(
                 {**updated.settings(), "actor": actor, "rule_id": rule_id},
             )
     except IntegrityError as exc:
-        raise _refusal(exc, updated) from None
+        raise _refusal(exc, updated, conn) from None
     return updated
 
 
@@ -217,3 +238,35 @@ def delete_rule(conn: Connection, rule_id: int, *, actor: str) -> None:
     )
     if result.rowcount == 0:
         raise RuleNotFoundError(rule_id)
+
+
+def rule_revision(conn: Connection, rule_id: int) -> int:
+    """The rule's current revision (the database increments it on every update)."""
+    revision = conn.execute(
+        text("SELECT revision FROM autoscaler.scaling_rules WHERE rule_id = :rule_id"), {"rule_id": rule_id}
+    ).scalar_one_or_none()
+    if revision is None:
+        raise RuleNotFoundError(rule_id)
+    return int(revision)
+
+
+@dataclass(frozen=True)
+class RuleRevision:
+    revision: int
+    changed_at: datetime
+    changed_by: str
+    rule: ScalingRule
+
+
+def rule_revisions(conn: Connection, rule_id: int) -> list[RuleRevision]:
+    """Every revision of a rule, oldest first, as the revision trigger recorded them."""
+    rows = conn.execute(
+        text(
+            "SELECT revision, changed_at, changed_by, settings FROM autoscaler.scaling_rule_revisions "
+            "WHERE rule_id = :rule_id ORDER BY revision"
+        ),
+        {"rule_id": rule_id},
+    ).all()
+    if not rows:
+        raise RuleNotFoundError(rule_id)
+    return [RuleRevision(r.revision, r.changed_at, r.changed_by, _from_row(r.settings)) for r in rows]

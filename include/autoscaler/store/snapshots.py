@@ -297,3 +297,15 @@ def apply_settlement(conn: Connection, settled: pd.DataFrame, observed_at: Any) 
         },
     )
     return int(result.rowcount)
+
+
+def snapshot_span(conn: Connection, account_id: str) -> tuple[Any, Any]:
+    """The first and last snapshot hours stored for an account ((None, None) for none)."""
+    row = conn.execute(
+        text(
+            "SELECT min(hour_start), max(hour_start) FROM autoscaler.campaign_performance_snapshots "
+            "WHERE account_id = :a"
+        ),
+        {"a": account_id},
+    ).one()
+    return row[0], row[1]
