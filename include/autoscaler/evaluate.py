@@ -2,7 +2,10 @@
 
 RULE.json holds rule settings with money in major units; METRICS.csv has entity_id,
 daily_budget, spend, revenue (major units), impressions, clicks and optionally currency,
-status, conversions, last_budget_change_at, learning, locked.
+status, conversions, last_budget_change_at, learning, locked.  A rule whose strategy is the
+allocator also needs HISTORY.csv, each holder's hours as the snapshots hold them: entity_id,
+hour_start (ISO, the hour's start), spend, revenue, conversions and optionally daily_budget
+(the budget the hour was read with; empty when unknown), in the metrics file's currency.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from autoscaler.allocator import HISTORY_COLUMNS, HISTORY_HOURS
 from autoscaler.money import (
     MoneyError,
     currency_code,
@@ -30,6 +34,10 @@ from autoscaler.rules import ScalingRule
 REQUIRED = ("entity_id", "daily_budget", "spend", "revenue", "impressions", "clicks")
 OPTIONAL = ("currency", "status", "conversions", "last_budget_change_at", "learning", "locked", "campaign_id")
 MONEY = ("daily_budget", "spend", "revenue")
+HISTORY_REQUIRED = ("entity_id", "hour_start", "spend", "revenue", "conversions")
+HISTORY_OPTIONAL = ("daily_budget",)
+# What the allocator adds to the output: where the curve says an extra unit stops paying.
+ALLOCATOR_OUTPUT = ("marginal_roas", "target_marginal_roas", "curve_target_budget")
 OUTPUT = (
     "entity_id",
     "action",
@@ -45,7 +53,9 @@ class MetricsFileError(ValueError):
     """A metrics CSV that breaks a rule, naming the column (and row)."""
 
 
-def _parse(text: str) -> pd.DataFrame:
+def _parse(
+    text: str, required: tuple[str, ...] = REQUIRED, optional: tuple[str, ...] = OPTIONAL
+) -> pd.DataFrame:
     # Every cell as text: money is parsed exactly from its decimal digits below, never through
     # binary floating point; and no cell is read as NaN behind our back.
     try:
@@ -61,10 +71,10 @@ def _parse(text: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError as exc:
         raise MetricsFileError(f"not a readable CSV: {exc}") from None
     frame.columns = [c.strip() for c in frame.columns]
-    missing = [c for c in REQUIRED if c not in frame.columns]
+    missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise MetricsFileError(f"missing column(s): {', '.join(missing)} (required: {', '.join(REQUIRED)})")
-    unknown = sorted(set(frame.columns) - set(REQUIRED) - set(OPTIONAL))
+        raise MetricsFileError(f"missing column(s): {', '.join(missing)} (required: {', '.join(required)})")
+    unknown = sorted(set(frame.columns) - set(required) - set(optional))
     if unknown:
         raise MetricsFileError(f"unknown column(s): {', '.join(unknown)}")
     return frame
@@ -198,15 +208,82 @@ def read_metrics(text: str, default_currency: str) -> tuple[pd.DataFrame, str]:
     return frame, currency
 
 
+def read_history(text: str, currency: str, now: pd.Timestamp) -> pd.DataFrame:
+    """Parse and check HISTORY.csv into the allocator's hourly rows (allocator.HISTORY_COLUMNS):
+    money in minor units of the metrics file's currency, each hour's age before the hour ``now``
+    falls in (0: the hour that ended last).  Hours older than the allocator reads are dropped."""
+    frame = _parse(text, HISTORY_REQUIRED, HISTORY_OPTIONAL)
+    if frame.empty:
+        return pd.DataFrame(columns=list(HISTORY_COLUMNS))
+    frame["entity_id"] = frame["entity_id"].str.strip()
+    _refuse(frame, "entity_id", "every row needs one", frame["entity_id"] == "")
+    offset = currency_offset(currency)
+    start = pd.to_datetime(frame["hour_start"].str.strip(), utc=True, errors="coerce", format="ISO8601")
+    _refuse(
+        frame,
+        "hour_start",
+        "must be an ISO timestamp with its UTC offset, such as 2026-11-30T14:00:00Z",
+        start.isna(),
+    )
+    _refuse(frame, "hour_start", "must be the start of an hour", start != start.dt.floor("h"))
+    end = now.floor("h")
+    _refuse(frame, "hour_start", f"must be before the hour of --now ({end.isoformat()})", start >= end)
+    _refuse(
+        frame,
+        "hour_start",
+        "each entity's hour appears once",
+        pd.Series(frame.assign(_h=start).duplicated(["entity_id", "_h"])),
+    )
+    money = {c: _minor(frame, c, currency, offset) for c in ("spend", "revenue")}
+    budget = pd.Series(np.nan, index=frame.index)
+    if "daily_budget" in frame.columns:
+        given = frame["daily_budget"].str.strip() != ""
+        if given.any():
+            budget[given] = _minor(frame[given], "daily_budget", currency, offset).astype(float)
+    out = pd.DataFrame(
+        {
+            "entity_id": frame["entity_id"],
+            "age_hours": ((end - start) // pd.Timedelta(hours=1)).astype(np.int64) - 1,
+            **money,
+            "conversions": _count(frame, "conversions"),
+            "daily_budget": budget,
+        }
+    )
+    return out[out["age_hours"] < HISTORY_HOURS].reset_index(drop=True)[list(HISTORY_COLUMNS)]
+
+
 def evaluate(
-    rule_data: Mapping[str, Any], metrics_csv: str, *, now: pd.Timestamp, currency: str = "USD"
+    rule_data: Mapping[str, Any],
+    metrics_csv: str,
+    *,
+    now: pd.Timestamp,
+    currency: str = "USD",
+    history_csv: str | None = None,
 ) -> pd.DataFrame:
-    """One decision per metrics row, money back in major units."""
+    """One decision per metrics row, money back in major units.
+
+    A rule whose strategy is the allocator decides on ``history_csv`` (HISTORY.csv's rows)
+    as the hourly run does on the snapshots; without it, the thresholds decide (the caller
+    says so).
+    """
+    from autoscaler.hourly import with_allocator
+
     frame, currency = read_metrics(metrics_csv, currency)
     rule = ScalingRule.from_major({"account_id": "act_0", **rule_data}, currency).model_copy(
         update={"rule_id": 0}
     )
-    decided = decide(with_rules(frame, [rule]), now)
+    allocated = rule.strategy == "allocator" and history_csv is not None
+    if rule.strategy == "allocator" and not allocated:
+        rule = rule.model_copy(update={"strategy": "thresholds"})
+    frame = with_rules(frame, [rule])
+    if allocated:
+        assert history_csv is not None
+        try:
+            history = read_history(history_csv, currency, now)
+        except MetricsFileError as exc:
+            raise MetricsFileError(f"history: {exc}") from None
+        frame = with_allocator(frame, history, None, seed=int(now.floor("h").timestamp()) // 3600)
+    decided = decide(frame, now)
     out = pd.DataFrame(
         {
             "entity_id": decided["entity_id"],
@@ -218,4 +295,10 @@ def evaluate(
             "reason_code": decided["reason"],
         }
     )
-    return out.loc[:, list(OUTPUT)]
+    if not allocated:
+        return out.loc[:, list(OUTPUT)]
+    out["marginal_roas"] = decided["marginal_roas"].astype(float).round(2).to_numpy()
+    out["target_marginal_roas"] = decided["goal"].astype(float).round(2).to_numpy()
+    target = decided["curve_target"].to_numpy(dtype=float, na_value=np.nan)
+    out["curve_target_budget"] = [str(to_major(int(v), currency)) if np.isfinite(v) else "" for v in target]
+    return out.loc[:, [*OUTPUT, *ALLOCATOR_OUTPUT]]

@@ -211,15 +211,7 @@ def decision_frame(
     )
     frame = frame[frame["daily_budget"].notna()]  # lifetime budgets are not scaled
     frame = _with_time_of_day(with_rules(frame, rules), multipliers, local_hour)
-    allocated = frame["strategy"].astype(str).to_numpy() == "allocator"
-    if allocated.any():
-        proposal = allocate(
-            history if history is not None else pd.DataFrame(columns=list(HISTORY_COLUMNS)),
-            frame[allocated & (frame["status"].astype(str) == "ACTIVE").to_numpy()],
-            allocator or AllocatorSettings(),
-            seed=seed,
-        )
-        frame = frame.merge(proposal, on="entity_id", how="left")
+    frame = with_allocator(frame, history, allocator, seed)
     decided = plan_hour(decide(frame, now))
     # A scaling of the base that this hour's multiplier cancels writes nothing this hour.
     cancelled = (
@@ -227,6 +219,23 @@ def decision_frame(
     )
     decided.loc[cancelled, "action"] = "no_change"
     return decided
+
+
+def with_allocator(
+    frame: pd.DataFrame, history: pd.DataFrame | None, allocator: AllocatorSettings | None, seed: int
+) -> pd.DataFrame:
+    """The allocator's proposal beside each active holder whose rule's strategy is the allocator."""
+    allocated = frame["strategy"].astype(str).to_numpy() == "allocator"
+    if not allocated.any():
+        return frame
+    active = (frame["status"].astype(str) == "ACTIVE").to_numpy() if "status" in frame else True
+    proposal = allocate(
+        history if history is not None else pd.DataFrame(columns=list(HISTORY_COLUMNS)),
+        frame[allocated & active],
+        allocator or AllocatorSettings(),
+        seed=seed,
+    )
+    return frame.merge(proposal, on="entity_id", how="left")
 
 
 def decide_account(
