@@ -7,6 +7,9 @@ enables it and its profile is confident enough, or it still has a base from earl
 * the budget Meta should hold for the local hour now running is
   ``round(base x clip(multiplier, rule's min, max))``, clamped to the rule's min/max budget;
   at local midnight (hour 0) it is the base itself: each local day starts from the base;
+* what Meta holds moves by at most TIME_STEP an hour toward that goal, a performance change
+  included (Meta may restart learning after an edit of about 20%): a big swing takes a few
+  hours, and the base moves at once;
 * a performance change carries that target as what it writes, with the new base beside it;
   otherwise a differing target becomes a ``time_adjust`` (or, back to the base,
   ``time_restore``) action that keeps the base.
@@ -22,6 +25,10 @@ import pandas as pd
 from autoscaler.money import format_money
 
 BUDGET_ACTIONS = ("scale_up_aggressive", "scale_up", "scale_down")
+# Meta treats a budget edit of roughly 20% or more as significant and may restart the ad
+# set's learning: an hour's time adjustment moves what Meta holds by at most this much, and
+# a larger swing is reached over the following hours (the allocator's max_step default too).
+TIME_STEP = 0.15
 
 
 def plan_hour(decided: pd.DataFrame) -> pd.DataFrame:
@@ -58,6 +65,14 @@ def plan_hour(decided: pd.DataFrame) -> pd.DataFrame:
         out["max_daily_budget"].to_numpy(dtype=float, na_value=np.inf),
     ).astype(np.int64)
 
+    # What Meta holds walks toward the goal in steps Meta does not count as significant, a
+    # performance change included: its base moves at once, the budget over the next hours.
+    goal = target
+    # (The 1e-6 keeps 23,000 x 1.15 = 26,450 from flooring to 26,449 in binary floating point.)
+    lowest, highest = np.ceil(held * (1 - TIME_STEP) - 1e-6), np.floor(held * (1 + TIME_STEP) + 1e-6)
+    walked = np.clip(goal, lowest, highest).astype(np.int64)
+    target = walked
+
     active = out["status"].astype(str).to_numpy() == "ACTIVE" if "status" in out else np.ones(len(out), bool)
     locked = out["locked"].fillna(False).to_numpy(dtype=bool) if "locked" in out else np.zeros(len(out), bool)
     # An entity no enabled rule covers any more is left as it is, base and all.
@@ -73,20 +88,31 @@ def plan_hour(decided: pd.DataFrame) -> pd.DataFrame:
         target=np.where(eligible, target, out["new_daily_budget"].to_numpy(dtype=np.int64)),
         time_action=time_action,
         time_factor=factor,
+        time_goal=np.where(eligible, goal, out["new_daily_budget"].to_numpy(dtype=np.int64)),
     )
 
 
 def time_reasoning(row: pd.Series, currency: str) -> str:
     """One sentence for a time_adjust or time_restore action."""
     held, target, base = (format_money(int(row[k]), currency) for k in ("held", "target", "base_now"))
+    goal = int(row.get("time_goal", row["target"]))
+    # Why the write stops short of where the hour wants the budget.
+    walking = f", at most {TIME_STEP:.0%} an hour (Meta may restart learning after a larger edit)"
     hour = int(row["local_hour"])
     if row["time_action"] == "time_restore":
         why = "local midnight" if hour == 0 else "no confident profile under time optimisation now"
-        return f"Time of day: {why}, budget back to its base {base}/day (was {held}/day)"
+        if int(row["target"]) == goal:
+            return f"Time of day: {why}, budget back to its base {base}/day (was {held}/day)"
+        return (
+            f"Time of day: {why}, budget {held}/day -> {target}/day, back toward its base {base}/day{walking}"
+        )
     kind = (
         "a peak hour" if row["time_factor"] > 1 else "a valley hour" if row["time_factor"] < 1 else "an hour"
     )
+    multiplier = f"base {base}/day x {row['time_factor']:.2f}"
+    if int(row["target"]) == goal:
+        return f"Time of day: {hour:02d}:00 local is {kind}: budget {held}/day -> {target}/day ({multiplier})"
     return (
-        f"Time of day: {hour:02d}:00 local is {kind}: budget {held}/day -> {target}/day "
-        f"(base {base}/day x {row['time_factor']:.2f})"
+        f"Time of day: {hour:02d}:00 local is {kind}: budget {held}/day -> {target}/day, "
+        f"toward {format_money(goal, currency)}/day ({multiplier}){walking}"
     )

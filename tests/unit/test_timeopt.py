@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autoscaler.timeopt import plan_hour, time_reasoning
+from autoscaler.timeopt import TIME_STEP, plan_hour, time_reasoning
 
 RULE = {
     "time_multiplier_min": 0.5,
@@ -43,18 +43,39 @@ def plan(*rows: dict[str, Any]) -> pd.DataFrame:
 
 
 def test_a_peak_hour_writes_base_times_its_multiplier_and_keeps_the_base() -> None:
-    p = plan(row()).iloc[0]
+    p = plan(row(multiplier=1.1)).iloc[0]
     assert (p["time_action"], p["target"], p["base_now"], p["base_new"]) == (
         "time_adjust",
-        28_000,
+        22_000,
         20_000,
         20_000,
     )
     text = time_reasoning(p, "USD")
     assert (
         text
-        == "Time of day: 18:00 local is a peak hour: budget $200.00/day -> $280.00/day (base $200.00/day x 1.40)"
+        == "Time of day: 18:00 local is a peak hour: budget $200.00/day -> $220.00/day (base $200.00/day x 1.10)"
     )
+
+
+def test_a_big_swing_is_walked_in_steps_meta_does_not_count_as_significant() -> None:
+    # x1.4 is 40% above what Meta holds: one write would restart the ad set's learning.
+    p = plan(row()).iloc[0]
+    assert (p["time_action"], p["target"], p["time_goal"], p["base_new"]) == (
+        "time_adjust",
+        23_000,
+        28_000,
+        20_000,
+    )
+    assert time_reasoning(p, "USD") == (
+        "Time of day: 18:00 local is a peak hour: budget $200.00/day -> $230.00/day, toward $280.00/day "
+        "(base $200.00/day x 1.40), at most 15% an hour (Meta may restart learning after a larger edit)"
+    )
+    held, writes = 20_000, []
+    while held != 28_000:
+        held = int(plan(row(held=held, base=20_000)).iloc[0]["target"])
+        writes.append(held)
+    assert writes == [23_000, 26_450, 28_000]
+    assert all(b / a - 1 <= TIME_STEP for a, b in zip([20_000, *writes], writes, strict=False))
 
 
 def test_multipliers_are_bounded_by_the_rule_and_budgets_by_its_limits() -> None:
@@ -63,21 +84,25 @@ def test_multipliers_are_bounded_by_the_rule_and_budgets_by_its_limits() -> None
         row(entity_id="2002", multiplier=0.1),
         row(entity_id="2003", max_daily_budget=25_000),
     ).itertuples()
-    assert high.target == 30_000  # x1.5
-    assert low.target == 10_000  # x0.5
-    assert capped.target == 25_000
+    assert high.time_goal == 30_000  # x1.5
+    assert low.time_goal == 10_000  # x0.5
+    assert capped.time_goal == 25_000
+    assert (high.target, low.target, capped.target) == (23_000, 17_000, 23_000)  # walked there
 
 
 def test_at_local_midnight_the_base_is_restored() -> None:
-    p = plan(row(local_hour=0, held=28_000, base=20_000)).iloc[0]
+    p = plan(row(local_hour=0, held=22_000, base=20_000)).iloc[0]
     assert (p["time_action"], p["target"]) == ("time_restore", 20_000)
     assert time_reasoning(p, "USD").startswith(
         "Time of day: local midnight, budget back to its base $200.00/day"
     )
+    far = plan(row(local_hour=0, held=28_000, base=20_000)).iloc[0]  # walked back
+    assert (far["time_action"], far["target"]) == ("time_restore", 23_800)
+    assert "back toward its base $200.00/day, at most 15% an hour" in time_reasoning(far, "USD")
 
 
 def test_without_a_confident_profile_a_base_left_from_earlier_is_restored() -> None:
-    p = plan(row(applies=False, held=28_000, base=20_000)).iloc[0]
+    p = plan(row(applies=False, held=23_000, base=20_000)).iloc[0]
     assert (p["time_action"], p["target"]) == ("time_restore", 20_000)
     untouched = plan(row(applies=False)).iloc[0]  # never managed: nothing to do
     assert untouched["time_action"] == ""
@@ -87,7 +112,8 @@ def test_performance_scaling_moves_the_base_and_writes_the_new_base_times_the_ho
     # decide ran on the base (20,000) and scaled it up 20%.
     p = plan(row(held=28_000, base=20_000, action="scale_up", new_daily_budget=24_000)).iloc[0]
     assert p["time_action"] == ""  # the performance action carries the write
-    assert (p["base_now"], p["base_new"], p["target"]) == (20_000, 24_000, 33_600)
+    assert (p["base_now"], p["base_new"], p["time_goal"]) == (20_000, 24_000, 33_600)
+    assert p["target"] == 32_200  # walked: 15% above what Meta holds, the rest over the next hour
 
 
 @pytest.mark.parametrize(
@@ -120,10 +146,12 @@ def test_a_week_of_hours_with_scaling_in_it_never_compounds() -> None:
             row(held=held, base=base if base is not None else pd.NA, multiplier=multiplier,
                 local_hour=hour % 24, action=action, new_daily_budget=new)
         ).iloc[0]  # fmt: skip
-        factor = p["target"] / p["base_new"]
+        factor = p["time_goal"] / p["base_new"]
         assert 0.5 - 1e-4 <= factor <= 1.5 + 1e-4, (hour, factor)
         if hour % 24 == 0:
-            assert p["target"] == p["base_new"]
+            assert p["time_goal"] == p["base_new"]
+        # No write moves Meta's budget by more than TIME_STEP, a scaling's included.
+        assert abs(p["target"] / held - 1) <= TIME_STEP + 1e-4, (hour, held, p["target"])
         assert p["base_new"] == (new if scaling else base_now)  # only scaling moves the base
         # Executed: Meta holds the target, the holder keeps the new base.
         held, base = int(p["target"]), int(p["base_new"])
