@@ -73,11 +73,12 @@ class AllocatorSettings:
     thompson: bool = False
     late_reporting: bool = True
     # Move only when the posterior is this sure the marginal ROAS is on that side of the goal.
-    confidence: float = 0.8  # count an hour's spend only for the share of purchases reported
+    confidence: float = 0.8
 
 
 def _codes(entities: pd.Series, order: list[str]) -> np.ndarray:
-    codes: np.ndarray = pd.Categorical(entities, categories=order).codes.astype(np.int64)
+    # -1 for an entity not in ``order`` (as Categorical codes, which pandas 4 will refuse).
+    codes: np.ndarray = pd.Index(order).get_indexer(pd.Index(entities.astype(str))).astype(np.int64)
     return codes
 
 

@@ -39,11 +39,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-from autoscaler import metrics
+from autoscaler import metrics, profiles
 from autoscaler.allocator import HISTORY_COLUMNS, HISTORY_HOURS, AllocatorSettings
 from autoscaler.hourly import decision_frame
 from autoscaler.meta import frames
@@ -53,10 +54,15 @@ from autoscaler.rules import ScalingRule
 from autoscaler.sandbox.graph import GraphAPI, GraphError
 from autoscaler.sandbox.scenario import Scenario
 from autoscaler.sandbox.simulator import Account, Simulator
+from autoscaler.store.profiles import KERNEL_DAYS
+from autoscaler.store.profiles import window as profile_window
 from autoscaler.store.windows import window_bounds
 
-POLICIES = ("static", "seed", "thresholds", "allocator", "oracle")
-RULE_POLICIES = ("seed", "thresholds", "allocator")
+POLICIES = ("static", "seed", "thresholds", "allocator", "allocator+time", "oracle")
+RULE_POLICIES = ("seed", "thresholds", "allocator", "allocator+time")
+# The daily profile DAG's schedule (dags/autoscaler_daily_profiles.py: 09:00 UTC) and window.
+PROFILE_HOUR_UTC = 9
+PROFILE_DAYS = 28
 DEFAULT_POLICY = "allocator"  # what a new rule does (rules.ScalingRule's default strategy)
 WRITES = ("scale_up_aggressive", "scale_up", "scale_down", "pause")
 PURCHASE_TYPES: tuple[str, ...] = MetaConfig.__dataclass_fields__["purchase_action_types"].default  # type: ignore[assignment]
@@ -119,7 +125,10 @@ def rule_for(policy: str, account_id: str, low: int, high: int) -> ScalingRule:
         "min_daily_budget": low,
         "max_daily_budget": high,
     }
-    settings["strategy"] = "allocator" if policy == "allocator" else "thresholds"
+    settings["strategy"] = "allocator" if policy.startswith("allocator") else "thresholds"
+    if policy == "allocator+time":
+        # Time optimisation on, with the rule's other time settings at their defaults.
+        settings["time_optimization_enabled"] = True
     if policy == "seed":
         # The seed's rule: a 24 h window, no cooldown, no learning-phase hold, any ROAS.
         settings.update(
@@ -240,6 +249,14 @@ class Production:
         # When set, every snapshot frame and settlement made, in order (the store's conformance test).
         self.journal: list[tuple[str, pd.DataFrame]] | None = None
         self.holders = pd.DataFrame()
+        # Time optimisation (a rule enables it): the daily run's profiles, and each managed
+        # holder's base budget as the executed actions left it (budget_holders.base_daily_budget).
+        self.timed = any(r.time_optimization_enabled for r in rules)
+        self.local_hour: dict[int, int] = {}
+        self.profile_ids: list[str] = []
+        self.profile_confidence = np.zeros(0)
+        self.profile_multiplier = np.zeros((0, profiles.HOURS))
+        self.base: dict[str, int] = {}
 
     # ---- reads, as fetch and snapshot do them ------------------------------------------------
 
@@ -295,11 +312,105 @@ class Production:
         seen[at] = True
         self.observed[k] = seen
         self.local_date[k] = day
+        self.local_hour[k] = hour.tz_convert(self.account.timezone).hour
         to_date = {m: np.zeros(n, dtype=np.int64) for m in metrics.METRICS}
         for m in metrics.METRICS:
             to_date[m][at] = rows[metrics.TO_DATE[m]].to_numpy(dtype=np.int64)
         self.cumulative, self.cumulative_day = to_date, day
         self._settle(day - timedelta(days=1))
+        if self.timed and now.hour == PROFILE_HOUR_UTC:
+            self.learn_profiles(now.to_pydatetime())
+
+    # ---- the daily profile run, as daily.learn_account does it -----------------------------------
+
+    def learn_profiles(self, now: Any) -> None:
+        """Replace the profiles from the last PROFILE_DAYS complete local days before ``now``."""
+        start, end = profile_window(now, self.account.timezone, PROFILE_DAYS)
+        kernel = profiles.delay_kernel(*self._lag_moments(start, end))
+        learned = profiles.learn(self._hour_sums(start, end), None, kernel)
+        self.profile_ids = [p.entity_id for p in learned]
+        self.profile_confidence = np.asarray([p.confidence for p in learned], dtype=float)
+        self.profile_multiplier = np.asarray([p.hour_multiplier for p in learned], dtype=float).reshape(
+            len(learned), profiles.HOURS
+        )
+
+    def _hours(self, start: Any, end: Any) -> list[int]:
+        return [h for h in range(self.sim.hour_index(start), self.sim.hour_index(end)) if h in self.observed]
+
+    def _hour_sums(self, start: Any, end: Any) -> pd.DataFrame:
+        """store.profiles.hour_sums: per entity and local hour, profiles.SUM_COLUMNS and day masks."""
+        columns = ["entity_id", "local_hour", *profiles.SUM_COLUMNS, "days_lo", "days_hi"]
+        hours = self._hours(start, end)
+        if not hours:
+            return pd.DataFrame(columns=columns)
+        seen = np.stack([self.observed[h] for h in hours])  # hours x entities
+        spend, revenue, conversions = (
+            np.stack([self.rows[m][h] for h in hours]) * seen for m in ("spend", "revenue", "conversions")
+        )
+        paid = seen & (spend > 0)
+        first_day = start.astimezone(ZoneInfo(self.account.timezone)).date()
+        day = np.asarray([(self.local_date[h] - first_day).days for h in hours], dtype=np.uint64)
+        bits = np.where(paid, (np.uint64(1) << day)[:, None], np.uint64(0))
+        local = np.asarray([self.local_hour[h] for h in hours])
+        ids = np.asarray(self.ids, dtype=object)
+        s, r = spend.astype(np.float64), revenue.astype(np.float64)
+        parts = []
+        for hour in range(profiles.HOURS):
+            at = local == hour
+            present = seen[at].any(axis=0)
+            if not present.any():
+                continue
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "entity_id": ids[present],
+                        "local_hour": hour,
+                        "n": paid[at].sum(axis=0)[present],
+                        "spend": spend[at].sum(axis=0)[present],
+                        "revenue": revenue[at].sum(axis=0)[present],
+                        "conversions": conversions[at].sum(axis=0)[present],
+                        "rr": (r[at] * r[at]).sum(axis=0)[present],
+                        "rs": (r[at] * s[at]).sum(axis=0)[present],
+                        "ss": (s[at] * s[at]).sum(axis=0)[present],
+                        "days_lo": np.bitwise_or.reduce(bits[at], axis=0).view(np.int64)[present],
+                        "days_hi": 0,
+                    }
+                )
+            )
+        out = pd.concat(parts, ignore_index=True)
+        for column in ("local_hour", "n", "spend", "revenue", "conversions", "days_lo", "days_hi"):
+            out[column] = out[column].astype("int64")
+        return out[columns]
+
+    def _lag_moments(self, start: Any, end: Any) -> tuple[np.ndarray, np.ndarray]:
+        """store.profiles.lag_moments over every entity (the store samples ~200 of a larger account)."""
+        inside_from = max(start, end - timedelta(days=KERNEL_DAYS))
+        first = self.sim.hour_index(inside_from)
+        hours = self._hours(inside_from - timedelta(hours=profiles.MAX_DELAY_HOURS), end)
+        if not hours:
+            return np.zeros((profiles.MAX_DELAY_HOURS, profiles.MAX_DELAY_HOURS)), np.zeros(
+                profiles.MAX_DELAY_HOURS
+            )
+        seen = np.stack([self.observed[h] for h in hours]).T.ravel()  # entity-major, hours in order
+        rows = pd.DataFrame(
+            {
+                "entity_id": np.repeat(np.asarray(self.ids, dtype=object), len(hours))[seen],
+                "spend": np.stack([self.rows["spend"][h] for h in hours]).T.ravel()[seen],
+                "revenue": np.stack([self.rows["revenue"][h] for h in hours]).T.ravel()[seen],
+                "inside": np.tile(np.asarray(hours) >= first, len(self.ids))[seen],
+            }
+        )
+        return profiles.lagged_moments(rows)
+
+    def _multipliers(self, local_hour: int) -> pd.DataFrame:
+        """store.profiles.hour_multipliers: each profile's confidence and multiplier for the hour."""
+        return pd.DataFrame(
+            {
+                "entity_id": pd.Series(self.profile_ids, dtype=object),
+                "confidence": self.profile_confidence,
+                "multiplier": self.profile_multiplier[:, local_hour] if len(self.profile_ids) else [],
+            }
+        )
 
     def _previous(self, day: Any) -> pd.DataFrame:
         """previous_cumulative: the latest earlier live read of the same local day."""
@@ -379,7 +490,9 @@ class Production:
             ["entity_id", "level", "campaign_id", "daily_budget", "status", "learning"]
         ].copy()
         state["locked"] = False
-        state["base_daily_budget"] = pd.array([pd.NA] * len(state), dtype="Int64")
+        state["base_daily_budget"] = pd.array(
+            [self.base.get(e, pd.NA) for e in state["entity_id"]], dtype="Int64"
+        )
         state["last_budget_change_at"] = pd.to_datetime(
             pd.Series([self.last_change.get(e) for e in state["entity_id"]], dtype=object), utc=True
         )
@@ -387,13 +500,12 @@ class Production:
 
     def decide(self, k: int) -> pd.DataFrame:
         local_hour = pd.Timestamp(self.sim.hour_start(k + 1)).tz_convert(self.account.timezone).hour
-        no_profiles = pd.DataFrame({"entity_id": pd.Series(dtype=object), "confidence": [], "multiplier": []})
         history = self._history(k) if self.allocator is not None else None
         return decision_frame(
             self._state(),
             self._window(k),
             self.rules,
-            no_profiles,
+            self._multipliers(local_hour),
             local_hour,
             pd.Timestamp(self.sim.now),
             history,
@@ -416,15 +528,24 @@ class Production:
         return pd.DataFrame({"entity_id": ids[seen], "age_hours": age[seen], **columns})
 
     def write(self, decided: pd.DataFrame, refused: dict[str, int]) -> int:
-        """Write the hour's changes through the Graph layer; returns the writes accepted."""
-        changing = decided[decided["action"].isin(WRITES)]
+        """Write the hour's changes through the Graph layer, as execute does; returns the writes accepted.
+
+        A holder under time optimisation is written the hour's target (its base times the
+        hour's multiplier) and keeps the action's base; a time adjustment is not a budget
+        change for the cooldown (store.windows.holder_state).
+        """
+        acting = decided["action"].isin(WRITES).to_numpy()
+        timed = (decided["time_action"].astype(str) != "").to_numpy() & ~acting
+        managed = decided["managed"].to_numpy(dtype=bool)
+        budget = np.where(managed, decided["target"], decided["new_daily_budget"]).astype(np.int64)
+        base = np.where(acting, decided["base_new"], decided["base_now"]).astype(np.int64)
         done = 0
-        for entity_id, action, budget in zip(
-            changing["entity_id"], changing["action"].astype(str), changing["new_daily_budget"], strict=True
-        ):
-            params = {"status": "PAUSED"} if action == "pause" else {"daily_budget": str(int(budget))}
+        for at in np.flatnonzero(acting | timed).tolist():
+            entity_id, action = str(decided["entity_id"].iat[at]), str(decided["action"].iat[at])
+            pausing = acting[at] and action == "pause"
+            params = {"status": "PAUSED"} if pausing else {"daily_budget": str(int(budget[at]))}
             try:
-                self.graph.handle("POST", str(entity_id), params, version=VERSION)
+                self.graph.handle("POST", entity_id, params, version=VERSION)
             except GraphError as exc:
                 code = str(exc.body.get("code"))
                 subcode = exc.body.get("error_subcode")
@@ -432,8 +553,10 @@ class Production:
                 refused[key] = refused.get(key, 0) + 1
                 continue
             done += 1
-            if action != "pause":
-                self.last_change[str(entity_id)] = pd.Timestamp(self.sim.now)
+            if managed[at] and not pausing:
+                self.base[entity_id] = int(base[at])
+            if acting[at] and not pausing:
+                self.last_change[entity_id] = pd.Timestamp(self.sim.now)
         return done
 
 
@@ -480,7 +603,9 @@ def run(
     warmup = 0
     if policy in RULE_POLICIES:
         warmup = rule_for(policy, "act_0", 1, 1).lookback_hours + 24
-    allocator = (allocator or AllocatorSettings()) if policy == "allocator" else None
+    if policy == "allocator+time":  # the shadow period fills the profiles' window, as far as there is history
+        warmup = PROFILE_DAYS * 24
+    allocator = (allocator or AllocatorSettings()) if policy.startswith("allocator") else None
     sim = _simulator(scenario, seed, warmup)
     bounds = limits(sim)
     graph = GraphAPI(sim)

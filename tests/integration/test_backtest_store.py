@@ -2,8 +2,9 @@
 
 The backtest runs production's snapshot and decide code every simulated hour but keeps the
 rows in memory (a database round trip per hour would make the backtest table take hours).
-Its four reads stand in for store.windows and store.snapshots: this replays what it stored
-into PostgreSQL through the real store functions and compares the answers.
+Its reads stand in for store.windows, store.snapshots and store.profiles (the daily run's
+hour sums and delay-kernel moments): this replays what it stored into PostgreSQL through
+the real store functions and compares the answers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sqlalchemy import Engine
 from autoscaler import backtest
 from autoscaler.sandbox.graph import GraphAPI
 from autoscaler.sandbox.scenario import load_scenario
+from autoscaler.store.profiles import hour_sums, lag_moments
+from autoscaler.store.profiles import window as profile_window
 from autoscaler.store.snapshots import apply_settlement, day_rows, ensure_partitions, upsert_snapshots
 from autoscaler.store.windows import previous_cumulative, trailing_window, window_bounds
 from tests.simulated import load_into
@@ -77,3 +80,21 @@ def test_the_in_memory_store_answers_as_the_sql_store(engine: Engine) -> None:
             row["conversions"],
             row["revenue"],
         )
+
+    # The daily run's reads for time-of-day profiles: hour sums and the delay kernel's moments.
+    start, end = profile_window(sim.now, account.timezone, 2)
+    with engine.connect() as conn:
+        sums_sql = hour_sums(conn, account.account_id, start, end, account.timezone)
+        xtx_sql, xty_sql = lag_moments(conn, account.account_id, start, end)
+    sums_memory = production._hour_sums(start, end)
+    assert len(sums_memory) > 24
+    order = ["entity_id", "local_hour"]
+    pd.testing.assert_frame_equal(
+        sums_memory.sort_values(order, ignore_index=True),
+        sums_sql[sums_memory.columns].sort_values(order, ignore_index=True),
+        check_dtype=False,
+    )
+    xtx, xty = production._lag_moments(start, end)  # every entity: the store samples none this small
+    assert xtx.any()
+    assert np.allclose(xtx, xtx_sql)
+    assert np.allclose(xty, xty_sql)
