@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import text
@@ -22,9 +23,11 @@ from sqlalchemy.engine import URL, make_url
 
 from autoscaler import migrations
 from autoscaler.embedded_pg import EmbeddedPostgres
+from autoscaler.hourly import RunHour, decide_account, snapshot
 from autoscaler.store.engine import make_engine
+from autoscaler.store.runs import record_step
 from tests.api import browser
-from tests.api.conftest import World, built_world
+from tests.api.conftest import ACCOUNTS, HOURS, START, World, built_world, set_clock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,8 +46,39 @@ def _template(server: URL) -> str:
     return name
 
 
+def backfill_gap(world: World, hours: int) -> None:
+    """The hours after the live ones, run later as an Airflow backfill would: read from the
+    hourly breakdown (no budget in the snapshot), decided in shadow mode, recorded as a
+    backfill run, so the page shows the dashed backfilled budget and the backfill split."""
+    first = START + timedelta(hours=HOURS)
+    set_clock(world.sandbox, first + timedelta(hours=hours + 1))
+    now = first + timedelta(hours=hours + 1, minutes=5)
+    for i in range(hours):
+        for account_id in ACCOUNTS:
+            run = RunHour(account_id, first + timedelta(hours=i), mode="shadow", backfill=True)
+            snapshot(world.engine, world.meta, run, now)
+            decide_account(world.engine, run, now, approval_deadline=None)
+            with world.engine.begin() as conn:
+                record_step(
+                    conn,
+                    airflow_run_id=f"backfill__{run.run_hour.isoformat()}",
+                    dag_id="autoscaler_hourly",
+                    account_id=account_id,
+                    run_hour=run.run_hour,
+                    run_type="backfill",
+                    mode="shadow",
+                    shadow_reason="backfill",
+                    step="decide",
+                    seconds=0.0,
+                    counts={},
+                    summary="backfill for the screenshots",
+                    finished=True,
+                )
+
+
 def shoot(world: World, out: Path) -> list[Path]:
     """One PNG per view (and the overview in dark mode); returns their paths."""
+    backfill_gap(world, 12)
     status, _ = world.post(
         "/time-optimization/learn", {"account_id": "act_1001", "days": 2, "as_of": "2026-11-04T12:00:00Z"}
     )
@@ -65,6 +99,9 @@ def shoot(world: World, out: Path) -> list[Path]:
                 ["overview"] if dark else ["overview", "entities", f"entity/{entity}", "actions", "approvals"]
             )
             for view in views:
+                driver.switch_to.default_content()
+                driver.set_window_size(1440, {"entity": 1900, "entities": 1350}.get(view.split("/")[0], 1100))
+                browser.enter_page_frame(driver)
                 browser.show(driver, view)
                 time.sleep(1.5)  # the charts' entry animation
                 driver.switch_to.default_content()

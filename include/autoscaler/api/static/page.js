@@ -268,8 +268,10 @@ function drawCurve(c) {
     xAxis: {type: "value", name: `daily budget (${c.currency})`, nameLocation: "middle", nameGap: 28, scale: true},
     yAxis: {type: "value", name: `daily revenue (${c.currency})`, nameLocation: "middle", nameGap: 56, scale: true},
     series: [
-      {name: "band low", type: "line", data: pts.map((p) => [p[0], p[2]]), stack: "band", symbol: "none", lineStyle: {opacity: 0}, tooltip: {show: false}},
-      {name: "80% band", type: "line", data: pts.map((p) => [p[0], p[3] - p[2]]), stack: "band", symbol: "none", lineStyle: {opacity: 0}, areaStyle: {color: "rgba(37,99,235,0.18)"}},
+      // The band as one polygon (low edge out, high edge back): stacking areas on a value x axis
+      // would stack the budgets too.
+      {name: "80% band", type: "custom", data: pts.map((p) => [p[0], p[2], p[3]]), encode: {x: 0, y: [1, 2]}, itemStyle: {color: "rgba(37,99,235,0.25)"}, z: 1,
+       renderItem: (params, api) => params.dataIndex !== 0 ? null : ({type: "polygon", shape: {points: [...pts.map((p) => api.coord([p[0], p[2]])), ...pts.slice().reverse().map((p) => api.coord([p[0], p[3]]))]}, style: {fill: "rgba(37,99,235,0.18)"}})},
       {name: "Revenue", type: "line", data: pts.map((p) => [p[0], p[1]]), symbol: "none", lineStyle: {width: 2, color: "#2563eb"},
        markLine: {symbol: "none", label: {formatter: (m) => m.name, color: cssVar("--fg")}, data: [
          {name: `now ${money(current, c.currency)}`, xAxis: current, lineStyle: {color: "#64748b"}},
@@ -285,7 +287,8 @@ function drawHeatmap(r) {
   const ratios = r.hours.map((h) => h.roas);
   chart("heatmap").setOption({
     ...base(),
-    grid: {left: 56, right: 24, top: 16, bottom: 72},
+    grid: {left: 56, right: 24, top: 16, bottom: 88},
+    legend: {show: false},
     tooltip: {trigger: "item", confine: true, formatter: (p) => { const h = r.hours[p.data[0]]; return `${h.local_hour}:00 local · ROAS ${roas(h.roas)} · index ${h.index}<br>spend ${money(h.spend, r.currency)} (${h.spend_share_pct}% of the day) · ${h.conversions} purchases${h.mark ? `<br><b>${h.mark}</b>` : ""}`; }},
     xAxis: {type: "category", data: r.hours.map((h) => String(h.local_hour)), name: `local hour (${r.timezone})`, nameLocation: "middle", nameGap: 24, splitArea: {show: true}},
     yAxis: {type: "category", data: ["ROAS"]},
