@@ -105,6 +105,7 @@ BASE: dict[str, dict[str, Any]] = {
 
 CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("ad_accounts_account_id_format", "ad_accounts", {"account_id": "2002"}),
+    ("ad_accounts_platform_known", "ad_accounts", {"platform": "tiktok"}),
     ("ad_accounts_currency_format", "ad_accounts", {"currency": "eur"}),
     ("ad_accounts_currency_meta_supports", "ad_accounts", {"currency": "XYZ"}),
     ("ad_accounts_timezone_not_blank", "ad_accounts", {"timezone_name": " "}),
