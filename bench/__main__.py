@@ -8,6 +8,7 @@ import sys
 from bench import (
     allocator,
     backtest,
+    cli_speed,
     dag_e2e,
     dag_parse,
     decide,
@@ -25,6 +26,7 @@ def main() -> int:
     ok = True
     for name, module in [
         ("dag_parse", dag_parse),
+        ("cli_speed", cli_speed),
         ("decide", decide),
         ("graph_requests", graph_requests),
         ("google_requests", google_requests),

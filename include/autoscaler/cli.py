@@ -910,43 +910,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+# Failures a person can act on: (module, class) pairs, looked up only in modules already
+# imported, so that naming them costs a command nothing (an exception of a module that was
+# never imported cannot have been raised).
+USER_ERRORS = (
+    ("autoscaler.embedded_pg", "EmbeddedPostgresError"),
+    ("autoscaler.migrations", "SchemaNotCurrentError"),
+    ("autoscaler.profile_views", "ProfileNotFoundError"),
+    ("autoscaler.store.accounts", "UnknownAccountError"),
+    ("autoscaler.store.actions", "ActionNotFoundError"),
+    ("autoscaler.store.actions", "ActionStateError"),
+    ("autoscaler.store.engine", "DatabaseConfigError"),
+    ("autoscaler.store.rules", "RuleNotFoundError"),
+)
+
+
+def _user_error(exc: BaseException) -> bool:
+    if isinstance(exc, CommandError | ValueError):
+        return True
+    return any(
+        module in sys.modules and isinstance(exc, getattr(sys.modules[module], name))
+        for module, name in USER_ERRORS
+    )
+
+
+def _configure_logging(verbose: bool) -> None:
+    """The autoscaler's own lines at INFO; everyone else's (Alembic's "Context impl ...", Airflow's)
+    only from WARNING, unless -v asks for everything."""
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    from autoscaler.embedded_pg import EmbeddedPostgresError
-    from autoscaler.migrations import SchemaNotCurrentError
-    from autoscaler.profile_views import ProfileNotFoundError
-    from autoscaler.store.accounts import UnknownAccountError
-    from autoscaler.store.actions import ActionNotFoundError, ActionStateError
-    from autoscaler.store.engine import DatabaseConfigError
-    from autoscaler.store.rules import RuleNotFoundError
+    if not verbose:
+        logging.getLogger("autoscaler").setLevel(logging.INFO)
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (
-        CommandError,
-        ValueError,
-        UnknownAccountError,
-        RuleNotFoundError,
-        DatabaseConfigError,
-        EmbeddedPostgresError,
-        SchemaNotCurrentError,
-        ActionNotFoundError,
-        ActionStateError,
-        ProfileNotFoundError,
-    ) as exc:
-        print(f"autoscaler: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("autoscaler: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
+        if _user_error(exc):
+            print(f"autoscaler: error: {exc}", file=sys.stderr)
+            return 2
         # Nothing a person typed should get here; if something does, they read one line (with
         # the database's own words, never the SQL and its parameters) and the traceback goes
         # to the log at debug level (-v).

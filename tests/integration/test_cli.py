@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from autoscaler.cli import main
+from autoscaler.migrations import head_revision
 
 pytestmark = pytest.mark.integration
 
@@ -205,7 +206,7 @@ def test_doctor_prints_each_check_with_its_fix_and_exits_1_on_a_failure(
     lines = out.splitlines()
     assert code == 1, out
     assert "OK   connection meta_ads_default: resolves" in lines
-    assert "OK   migrations: the audit schema is at 0012, this version's head" in lines
+    assert f"OK   migrations: the audit schema is at {head_revision()}, this version's head" in lines
     assert any(line.startswith("WARN token: valid, but expires at ") for line in lines), out
     assert "FAIL act_1001 time zone: Meta says Europe/Paris, the audit database has America/New_York" in lines
     assert (
@@ -317,3 +318,27 @@ def test_profiles_learn_says_why_it_learned_none(db_url: URL, capsys: pytest.Cap
     assert out.splitlines()[1] == (
         "  why none: no snapshots are stored for this account yet: the hourly DAG (or a backfill) stores them"
     )
+
+
+def test_rules_list_imports_neither_pandas_nor_alembic_and_migrations_are_quiet_unless_asked(
+    db_url: URL,
+) -> None:
+    import subprocess
+    import sys
+
+    url = url_of(db_url)
+    probe = (
+        "import sys\nfrom autoscaler.cli import main\n"
+        f"assert main(['rules', 'list', '--url', {url!r}]) == 0\n"
+        "print(sorted(m for m in ('pandas', 'alembic') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+    cli = [sys.executable, "-m", "autoscaler.cli"]
+    quiet = subprocess.run([*cli, "db", "upgrade", "--url", url], capture_output=True, text=True, check=True)
+    assert quiet.stdout == f"audit schema already at revision {head_revision()}\n"
+    assert "alembic" not in quiet.stderr
+    loud = subprocess.run(
+        [*cli, "-v", "db", "upgrade", "--url", url], capture_output=True, text=True, check=True
+    )
+    assert "alembic.runtime.migration" in loud.stderr
