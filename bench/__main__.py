@@ -15,6 +15,7 @@ from bench import (
     google_requests,
     graph_requests,
     hourly_run,
+    page_api,
     profiles_learn,
     snapshot_upsert,
 )
@@ -35,6 +36,7 @@ def main() -> int:
         ("dag_e2e", dag_e2e),
         ("profiles_learn", profiles_learn),
         ("allocator", allocator),
+        ("page_api", page_api),
         ("backtest", backtest),
     ]:
         print(f"== {name}", flush=True)
