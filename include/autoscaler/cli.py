@@ -106,6 +106,24 @@ def _bounded(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+@contextmanager
+def progress_bar(description: str, total: int, console: Any = None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on standard error when it is a terminal (rich, which Airflow's own CLI
+    uses), else nothing: yields ``advance_to(done)``.  Lines printed meanwhile go above it."""
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda done: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress("{task.description}", *columns, console=console) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
 def _print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
@@ -372,14 +390,16 @@ def _profiles_learn(args: argparse.Namespace) -> int:
         else:
             with engine.connect() as conn:
                 accounts = enabled_accounts(conn)
-        for account_id in accounts:
-            counts = learn_account(engine, account_id, now, args.days)
-            print(
-                f"{account_id}: {counts['profiles']} profiles from the last {args.days} local days; "
-                f"{counts['with_peaks']} with peak hours, {counts['with_valleys']} with valleys"
-            )
-            if counts["profiles"] == 0:
-                print(f"  why none: {no_profiles_reason(engine, account_id, now, args.days, '--now')}")
+        with progress_bar("learning profiles, accounts", len(accounts)) as advance:
+            for done, account_id in enumerate(accounts, 1):
+                counts = learn_account(engine, account_id, now, args.days)
+                advance(done)
+                print(
+                    f"{account_id}: {counts['profiles']} profiles from the last {args.days} local days; "
+                    f"{counts['with_peaks']} with peak hours, {counts['with_valleys']} with valleys"
+                )
+                if counts["profiles"] == 0:
+                    print(f"  why none: {no_profiles_reason(engine, account_id, now, args.days, '--now')}")
     return 0
 
 
@@ -522,16 +542,18 @@ def _backtest(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         raise CommandError(str(exc)) from None
     policies = backtest.POLICIES if args.policy == "all" else (args.policy,)
-    results = [
-        backtest.run(
-            scenario,
-            days=args.days,
-            seed=args.seed,
-            policy=policy,
-            progress=backtest.terminal_progress(f"{policy:>7}"),
-        )
-        for policy in policies
-    ]
+    results = []
+    for policy in policies:
+        with progress_bar(f"{policy:>10}, hours", args.days * 24) as advance:
+            results.append(
+                backtest.run(
+                    scenario,
+                    days=args.days,
+                    seed=args.seed,
+                    policy=policy,
+                    progress=lambda done, total: advance(done),
+                )
+            )
     if args.format == "json":
         _print_json([r.as_dict() for r in results] if len(results) > 1 else results[0].as_dict())
         return 0

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -280,19 +280,52 @@ def _run_hours(
         f"({shadow_hours} in shadow mode, then live):"
     )
     try:
-        for i in range(hours):
-            hour = first + timedelta(hours=i)
-            _advance_clock(sandbox.url, hour + timedelta(hours=1, minutes=5))
-            conf = {"dry_run": i < shadow_hours}
-            began = time.perf_counter()
-            with quiet(log_file):
-                state = dag.test(logical_date=hour + timedelta(hours=1), run_conf=conf).state
-            line = _hour_line(engine, hour, "shadow" if conf["dry_run"] else "live", str(state))
-            say(f"{line}  ({time.perf_counter() - began:.0f} s)")
+        with hours_bar(hours) as show:
+            for i in range(hours):
+                hour = first + timedelta(hours=i)
+                _advance_clock(sandbox.url, hour + timedelta(hours=1, minutes=5))
+                conf = {"dry_run": i < shadow_hours}
+                began = time.perf_counter()
+                with quiet(log_file):
+                    state = dag.test(logical_date=hour + timedelta(hours=1), run_conf=conf).state
+                line = _hour_line(engine, hour, "shadow" if conf["dry_run"] else "live", str(state))
+                show(f"{line}  ({time.perf_counter() - began:.0f} s)", i + 1)
     finally:
         approver.stop.set()
     for error in approver.errors[:3]:
         say(f"  (the stand-in approver hit: {error})")
+
+
+@contextlib.contextmanager
+def hours_bar(hours: int) -> Iterator[Callable[[str, int], None]]:
+    """Yields ``show(line, hours_done)``: the line printed, and on a terminal a progress bar of
+    the hours below the lines (rich), redrawn only between hours: while an hour runs, the
+    process's output goes to the log file (quiet), and the bar must not follow it there."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    if not (console.is_terminal and sys.stdout.isatty()):
+        yield lambda line, done: say(line)
+        return
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(
+        "simulated hours",
+        *columns,
+        console=console,
+        auto_refresh=False,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    ) as bar:
+        task = bar.add_task("hours", total=hours)
+        bar.refresh()
+
+        def show(line: str, done: int) -> None:
+            bar.console.print(line, highlight=False, markup=False)
+            bar.update(task, completed=done)
+            bar.refresh()
+
+        yield show
 
 
 def _hour_line(engine: Engine, hour: datetime, mode: str, state: str) -> str:
