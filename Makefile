@@ -10,9 +10,10 @@ STAMP := $(VENV)/.installed
 .PHONY: install browser lint typecheck test unit demo bench celery chaos scale constraints clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
+	@echo "Installing the pinned dependencies into $(VENV): about 200 packages, 2 to 5 minutes the first time"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25"
-	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --progress-bar on -r requirements.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
@@ -48,8 +49,10 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
 # The hourly DAG over a simulated day: embedded PostgreSQL, the Meta sandbox, dag.test().
-demo: $(STAMP)
-	$(BIN)/autoscaler demo
+# Says how long it took, the install included.
+demo:
+	@start=$$(date +%s); $(MAKE) --no-print-directory install && $(BIN)/autoscaler demo; status=$$?; \
+	echo "make demo: $$(( $$(date +%s) - start )) s in all, the install included"; exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
