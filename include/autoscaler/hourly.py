@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,9 @@ from autoscaler.store.windows import (
 )
 from autoscaler.timeopt import BUDGET_ACTIONS, plan_hour
 
+if TYPE_CHECKING:  # the google-ads library takes seconds to import: only where it is used
+    from autoscaler.google.client import GoogleClient
+
 log = logging.getLogger(__name__)
 
 # A read this long after its hour still describes the hour; later, the hour is backfilled
@@ -62,7 +65,29 @@ class RunHour:
             raise ValueError(f"run_hour: must be a time-zone-aware start of an hour, got {self.run_hour!r}")
 
 
-def fetch(engine: Engine, client: MetaClient, run: RunHour, now: datetime) -> dict[str, int]:
+def holder_metrics(
+    client: MetaClient | GoogleClient,
+    account_id: str,
+    currency: str,
+    day_range: tuple[str, str],
+    structure: pd.DataFrame,
+    *,
+    hourly: bool = False,
+) -> pd.DataFrame:
+    """A local day's metrics per budget holder, from either platform (the seam for reads).
+
+    Meta: ad-set insights summed to their holders (``structure``: level and campaign of each);
+    its hourly rows carry no purchases.  Google Ads: one streamed query summed to campaign
+    budgets; its hourly rows carry conversions (docs/metrics.md).
+    """
+    if isinstance(client, MetaClient):
+        return per_holder(
+            client.insights(account_id, currency, time_range=day_range, hourly=hourly), structure
+        )
+    return client.holder_insights(account_id, currency, time_range=day_range, hourly=hourly)
+
+
+def fetch(engine: Engine, client: MetaClient | GoogleClient, run: RunHour, now: datetime) -> dict[str, int]:
     """Read the account and its budget holders from Meta; record both."""
     before = client.requests_made
     info = client.get_account(run.account_id)
@@ -73,7 +98,9 @@ def fetch(engine: Engine, client: MetaClient, run: RunHour, now: datetime) -> di
     return {"entities": len(holders), "requests": client.requests_made - before}
 
 
-def snapshot(engine: Engine, client: MetaClient, run: RunHour, now: datetime) -> dict[str, int]:
+def snapshot(
+    engine: Engine, client: MetaClient | GoogleClient, run: RunHour, now: datetime
+) -> dict[str, int]:
     """Read the hour's metrics and upsert one snapshot per budget holder for it."""
     before = client.requests_made
     with engine.connect() as conn:
@@ -84,9 +111,7 @@ def snapshot(engine: Engine, client: MetaClient, run: RunHour, now: datetime) ->
     day_range = (day.isoformat(), day.isoformat())
     structure = holders.assign(level=holders["level"], campaign_id=holders["campaign_id"])
     if not run.backfill and now - (run.run_hour + timedelta(hours=1)) <= LIVE_READ_GRACE:
-        cumulative = per_holder(
-            client.insights(run.account_id, account.currency, time_range=day_range), structure
-        )
+        cumulative = holder_metrics(client, run.account_id, account.currency, day_range, structure)
         with engine.connect() as conn:
             previous = previous_cumulative(conn, run.account_id, day, run.run_hour)
         rows = metrics.live_hour(
@@ -94,12 +119,8 @@ def snapshot(engine: Engine, client: MetaClient, run: RunHour, now: datetime) ->
         )
         settled = _settle_day_before(engine, client, run, account.currency, structure, day, now)
     else:
-        hourly = per_holder(
-            client.insights(run.account_id, account.currency, time_range=day_range, hourly=True), structure
-        )
-        totals = per_holder(
-            client.insights(run.account_id, account.currency, time_range=day_range), structure
-        )
+        hourly = holder_metrics(client, run.account_id, account.currency, day_range, structure, hourly=True)
+        totals = holder_metrics(client, run.account_id, account.currency, day_range, structure)
         rows = metrics.backfilled_hour(
             hour, account.timezone_name, run.account_id, holders, hourly, totals, pd.Timestamp(now)
         )
@@ -116,7 +137,7 @@ def snapshot(engine: Engine, client: MetaClient, run: RunHour, now: datetime) ->
 
 def _settle_day_before(
     engine: Engine,
-    client: MetaClient,
+    client: MetaClient | GoogleClient,
     run: RunHour,
     currency: str,
     structure: pd.DataFrame,
@@ -134,7 +155,7 @@ def _settle_day_before(
     if rows.empty:
         return 0
     day_range = (yesterday.isoformat(), yesterday.isoformat())
-    totals = per_holder(client.insights(run.account_id, currency, time_range=day_range), structure)
+    totals = holder_metrics(client, run.account_id, currency, day_range, structure)
     settled = metrics.settle_day(rows, totals)
     with engine.begin() as conn:
         return apply_settlement(conn, settled, now)

@@ -25,6 +25,8 @@ from autoscaler.google.errors import (
     GoogleQuotaExhaustedError,
     GoogleTransientError,
 )
+from autoscaler.hourly import holder_metrics
+from autoscaler.meta import MetaClient, MetaConfig
 from autoscaler.meta.client import BudgetChange
 from autoscaler.sandbox.faults import FaultPlan
 from autoscaler.sandbox.google.server import (
@@ -34,6 +36,7 @@ from autoscaler.sandbox.google.server import (
     requests_by_method,
 )
 from autoscaler.sandbox.scenario import Scenario, parse_scenario
+from autoscaler.sandbox.server import RunningSandbox
 
 pytestmark = pytest.mark.sandbox
 
@@ -429,3 +432,26 @@ def test_operations_failing_alone_are_retried_until_they_land(clock: FakeClock) 
         assert all(r.ok for r in results)
         assert requests_by_method(run.sandbox, ["MutateCampaignBudgets"])["MutateCampaignBudgets"] > 1
         assert set(ads.read_budgets(CUSTOMER, ids)[i]["daily_budget"] for i in ids) == {7_000}
+
+
+# ---- the seam the hourly steps read through ---------------------------------------------------
+
+
+@pytest.mark.parametrize("hourly", [False, True])
+def test_the_hourly_read_seam_gives_both_platforms_the_same_frame(
+    google: RunningGoogleSandbox, clock: FakeClock, hourly: bool
+) -> None:
+    ads = client(google, clock)
+    day = yesterday(ads)
+    from_google = holder_metrics(
+        ads, CUSTOMER, "USD", (day, day), ads.list_budget_holders(CUSTOMER), hourly=hourly
+    )
+    with RunningSandbox(scenario(), seed=3) as meta_sandbox:
+        meta = MetaClient(MetaConfig(access_token="sandbox-token", graph_url=meta_sandbox.url))
+        structure = meta.list_budget_holders("act_1001")
+        from_meta = holder_metrics(meta, "act_1001", "USD", (day, day), structure, hourly=hourly)
+    assert list(from_google.columns) == list(from_meta.columns)
+    assert from_google.dtypes.astype(str).tolist() == from_meta.dtypes.astype(str).tolist()
+    assert len(from_google) > 0
+    assert len(from_meta) > 0
+    assert set(from_google["entity_id"]) <= set(ads.list_budget_holders(CUSTOMER)["entity_id"])
