@@ -6,7 +6,7 @@ import json
 import re
 import shlex
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -107,3 +107,30 @@ def test_no_profiles_says_why_and_what_to_pass() -> None:
     )
     thin = why_no_profiles(START, END, START, END, 28, "as_of")
     assert "hold no complete local day with delivery" in thin
+
+
+def test_sandbox_serve_prints_the_export_line_and_follows_the_wall_clock_when_asked() -> None:
+    import subprocess
+    import sys
+
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "autoscaler.cli", "sandbox", "serve", "--start", "now"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert serve.stdout is not None
+        lines = [serve.stdout.readline() for _ in range(5)]
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+    url = lines[0].removeprefix("Meta Graph API sandbox on ").strip()
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    started = {f"its clock started at {h:%Y-%m-%d %H}:00 UTC" for h in (hour, hour - timedelta(hours=1))}
+    assert lines[2].split(" and ")[0].strip() in started  # this hour (or the last, across its end)
+    assert lines[2].strip().endswith("and follows the wall clock")
+    export = lines[4].strip()
+    assert export.startswith("export AIRFLOW_CONN_META_ADS_DEFAULT='")
+    connection = json.loads(export.split("=", 1)[1].strip("'"))
+    assert connection["extra"] == {"graph_url": url, "clock": "sandbox"}
