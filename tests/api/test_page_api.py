@@ -157,3 +157,19 @@ def test_bulk_answers_are_all_or_none_record_the_user_and_refuse_the_viewer(worl
                 {"a": action_id},
             ).one()
             assert tuple(action) == ("ops", "too big")
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+1+1", "'+1+1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("-43.80", "-43.80"),
+        ("Strong performance: ROAS 3.05x", "Strong performance: ROAS 3.05x"),
+    ],
+)
+def test_a_csv_cell_a_spreadsheet_would_run_is_quoted_as_text(value: str, cell: str) -> None:
+    from autoscaler.api.app import _csv_cell
+
+    assert _csv_cell(value) == cell
