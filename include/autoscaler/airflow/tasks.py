@@ -35,6 +35,10 @@ class UnknownAccountsError(ValueError):
     """The run asked for accounts the autoscaler has no enabled rule for."""
 
 
+class DoctorFailedError(RuntimeError):
+    """A check the run needs failed (the message names each, with its fix)."""
+
+
 @dataclass(frozen=True)
 class TaskRun:
     account_id: str
@@ -194,7 +198,8 @@ def doctor(account_ids: list[str], context: Any) -> list[str]:
     """The checks of ``autoscaler doctor`` for this run's accounts, before any of them starts.
 
     A failed check fails the run at once, without retries (a missing permission does not fix
-    itself), naming every failure and its fix; warnings go to the task log.  A token that
+    itself), naming every failure and its fix, except a refused token, which the task's
+    retries give time to be replaced; warnings go to the task log.  A token that
     expires within 7 days sends a notice, once a day (the UTC day's first run) and at every
     run in its last 24 hours.  Returns the accounts, for the per-account runs.
     """
@@ -241,10 +246,14 @@ def doctor(account_ids: list[str], context: Any) -> list[str]:
             notifier.send(token_expiry_notice(dr.META_CONN_ID, token.expires_at, now))
     failed = dr.failures(checks)
     if failed:
-        raise AirflowFailException(
-            f"doctor: {len(failed)} check(s) failed; nothing was read or written:\n"
-            + "\n".join(c.line() for c in failed)
+        message = f"doctor: {len(failed)} check(s) failed; nothing was read or written:\n" + "\n".join(
+            c.line() for c in failed
         )
+        if any(c.name == "token" for c in failed):
+            # A refused token is often being replaced right now: the task's retries give the
+            # operator those minutes before the run fails.
+            raise DoctorFailedError(message)
+        raise AirflowFailException(message)  # a permission or a setting does not fix itself
     return account_ids
 
 
