@@ -148,6 +148,33 @@ def test_the_library_streams_rows_of_its_own_message_types(
     assert batches[0].request_id
 
 
+def test_paged_search_serves_the_same_rows_and_refuses_a_page_size(
+    google: RunningGoogleSandbox, clock: FakeClock
+) -> None:
+    ads = client(google, clock)
+    query = "SELECT campaign.id, campaign.status FROM campaign"
+    service = ads.service("GoogleAdsService")
+    settings = {"return_total_results_count": True}
+    pager = service.search(request={"customer_id": CUSTOMER, "query": query, "search_settings": settings})
+    paged = [(r.campaign.id, r.campaign.status.name) for r in pager]
+    assert pager.total_results_count == 10
+    streamed = [(r["campaign.id"], r["campaign.status"]) for r in ads.search(CUSTOMER, query)]
+    assert paged == streamed
+    assert len(paged) == 10  # 4 budgets of one campaign, 2 shared by three
+    with pytest.raises(GoogleAdsException) as caught:
+        list(service.search(request={"customer_id": CUSTOMER, "query": query, "page_size": 100}))
+    assert caught.value.failure.errors[0].error_code.request_error.name == "PAGE_SIZE_NOT_SUPPORTED"
+
+
+def test_the_customers_reachable_and_the_login_customer_id_sent(
+    google: RunningGoogleSandbox, clock: FakeClock
+) -> None:
+    ads = client(google, clock, login_customer_id="9876543210")
+    accounts = ads.list_accounts()
+    assert sorted(a.account_id for a in accounts) == [CUSTOMER, READ_ONLY]
+    assert google.sandbox.requests[-1]["login_customer_id"] == "9876543210"
+
+
 def test_budget_holders_are_campaign_budgets_with_their_exact_amounts(
     google: RunningGoogleSandbox, clock: FakeClock
 ) -> None:

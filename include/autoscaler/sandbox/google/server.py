@@ -262,7 +262,7 @@ class GoogleSandbox:
         answer.field_mask.paths.extend(_selected(request.query))
         if start + SEARCH_PAGE_SIZE < len(rows):
             answer.next_page_token = f"offset:{start + SEARCH_PAGE_SIZE}"
-        if request.return_total_results_count:
+        if request.search_settings.return_total_results_count:
             answer.total_results_count = len(rows)
         context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
         return bytes(answer.SerializeToString())
