@@ -15,9 +15,10 @@ quotas and faults are the server's business (server.py); this module answers one
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 import grpc
@@ -258,7 +259,7 @@ class GoogleAds:
         """
         self._check_count(len(operations))
         account = self.customers[customer_id]
-        planned: list[tuple[Holder, int] | None] = []
+        planned: list[Callable[[], str] | None] = []
         errors: list[ads_errors.GoogleAdsError] = []
         per_unit = MICROS // currency_offset(account.currency)
         for i, (name, paths, micros) in enumerate(operations):
@@ -276,10 +277,8 @@ class GoogleAds:
                 continue
             holder = self._holder_of(name)
             assert holder is not None  # _budget_problem found it
-            planned.append((holder, int(micros or 0) // per_unit))
-        return self._apply(
-            planned, errors, partial_failure, validate_only, self._set_budget, budget_name, customer_id
-        )
+            planned.append(partial(self._set_budget, customer_id, holder, int(micros or 0) // per_unit))
+        return self._apply(planned, errors, partial_failure, validate_only)
 
     def _budget_problem(
         self, customer_id: str, i: int, name: str, paths: Sequence[str], micros: int | None, per_unit: int
@@ -351,7 +350,7 @@ class GoogleAds:
     ) -> Mutated:
         """Status updates as (campaign resource name, field mask paths, ENABLED|PAUSED)."""
         self._check_count(len(operations))
-        planned: list[tuple[str, str] | None] = []
+        planned: list[Callable[[], str] | None] = []
         errors: list[ads_errors.GoogleAdsError] = []
         for i, (name, paths, status) in enumerate(operations):
             match = _CAMPAIGN_NAME.match(name)
@@ -372,47 +371,37 @@ class GoogleAds:
                     index=i,
                     field="status",
                 )
-            if problem is not None:
-                errors.append(problem)
+            if problem is not None or match is None:
+                errors.extend([problem] if problem is not None else [])
                 planned.append(None)
             else:
-                planned.append((match.group(2), status))  # type: ignore[union-attr]
-        return self._apply(
-            planned, errors, partial_failure, validate_only, self._set_status, campaign_name, customer_id
-        )
+                planned.append(partial(self._set_status, customer_id, match.group(2), status))
+        return self._apply(planned, errors, partial_failure, validate_only)
 
+    @staticmethod
     def _apply(
-        self,
-        planned: list[Any],
+        planned: Sequence[Callable[[], str] | None],
         errors: list[ads_errors.GoogleAdsError],
         partial_failure: bool,
         validate_only: bool,
-        write: Any,
-        name_of: Any,
-        customer_id: str,
     ) -> Mutated:
+        """Run the checked operations (each a write answering its resource name), or none."""
         if errors and not partial_failure:
             raise AdsFailure(grpc.StatusCode.INVALID_ARGUMENT, errors)  # atomic: nothing applied
         if validate_only:
             return Mutated([], errors)
-        results: list[str | None] = []
-        for item in planned:
-            if item is None:
-                results.append(None)
-                continue
-            results.append(name_of(customer_id, write(*item)))
-        return Mutated(results, errors)
+        return Mutated([None if write is None else write() for write in planned], errors)
 
-    def _set_budget(self, holder: Holder, minor: int) -> str:
+    def _set_budget(self, customer_id: str, holder: Holder, minor: int) -> str:
         self.sim.set_budget(holder, minor, actor="google-ads-api")
-        return holder.entity_id
+        return budget_name(customer_id, holder.entity_id)
 
-    def _set_status(self, campaign: str, status: str) -> str:
+    def _set_status(self, customer_id: str, campaign: str, status: str) -> str:
         holder, _ = self.campaign_of[campaign]
         self.campaign_status[campaign] = status
         enabled = any(self.campaign_status[c] == "ENABLED" for c in holder.adset_ids)
         self.sim.set_status(holder, "ACTIVE" if enabled else "PAUSED", actor="google-ads-api")
-        return campaign
+        return campaign_name(customer_id, campaign)
 
     def _holder_of(self, name: str) -> Holder | None:
         match = _BUDGET_NAME.match(name)
