@@ -25,6 +25,7 @@ from autoscaler import migrations
 from autoscaler.embedded_pg import EmbeddedPostgres
 from autoscaler.hourly import RunHour, decide_account, snapshot
 from autoscaler.store.engine import make_engine
+from autoscaler.store.rules import list_rules, update_rule
 from autoscaler.store.runs import record_step
 from tests.api import browser
 from tests.api.conftest import ACCOUNTS, HOURS, START, World, built_world, set_clock
@@ -48,9 +49,13 @@ def _template(server: URL) -> str:
 
 def backfill_gap(world: World, hours: int) -> None:
     """The hours after the live ones, run later as an Airflow backfill would: read from the
-    hourly breakdown (no budget in the snapshot), decided in shadow mode, recorded as a
-    backfill run, so the page shows the dashed backfilled budget and the backfill split."""
+    hourly breakdown (no budget in the snapshot), decided in shadow mode by the allocator,
+    recorded as a backfill run, so the page shows the dashed backfilled budget, the backfill
+    split and the allocator's marginal ROAS and target in the table."""
     first = START + timedelta(hours=HOURS)
+    with world.engine.begin() as conn:  # act_1001 on the allocator: its curve reaches the table
+        (rule,) = list_rules(conn, "act_1001", enabled_only=True)
+        update_rule(conn, rule.rule_id or 0, {"strategy": "allocator"}, actor="screenshots")
     set_clock(world.sandbox, first + timedelta(hours=hours + 1))
     now = first + timedelta(hours=hours + 1, minutes=5)
     for i in range(hours):
