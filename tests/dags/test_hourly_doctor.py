@@ -67,3 +67,33 @@ def test_a_token_without_permission_fails_the_run_before_any_read_and_its_expiry
         s.startswith("*the Meta access token expires in 5 h (2026-11-02 21:05 UTC)") for s in subjects
     ), subjects
     assert any(s.startswith("*autoscaler_hourly: doctor failed") for s in subjects), subjects
+
+
+def test_the_cli_doctor_reads_the_pool_and_the_dags_from_airflow_s_metadata_database(
+    airflow_home: dict[str, str],  # noqa: F811  (metadata migrated, pool meta_api of 8 slots, no DAG parsed)
+    configured: Engine,  # noqa: F811
+    db_url: URL,
+    ailing_sandbox: RunningSandbox,
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    meta = {
+        "conn_type": "generic",
+        "password": "sandbox-token",
+        "extra": {"graph_url": ailing_sandbox.url, "clock": "sandbox"},
+    }
+    url = db_url.render_as_string(hide_password=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "autoscaler.cli", "doctor", "--url", url],
+        env={**airflow_home, "AIRFLOW_CONN_META_ADS_DEFAULT": json.dumps(meta)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = done.stdout.splitlines()
+    assert done.returncode == 1
+    assert "OK   pool meta_api: 8 slots" in lines
+    assert "FAIL DAG autoscaler_hourly: not parsed by Airflow" in lines
+    assert any(line.startswith("FAIL token permissions: missing ads_management") for line in lines)
