@@ -134,9 +134,8 @@ def _print_json(data: Any) -> None:
 
 def _db_upgrade(args: argparse.Namespace) -> int:
     from autoscaler import migrations
-    from autoscaler.store.engine import database
 
-    with database(args.url) as engine:
+    with _database(args.url) as engine:
         before, after = migrations.upgrade(engine)
     if before == after:
         print(f"audit schema already at revision {after}")
@@ -147,9 +146,8 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 def _db_current(args: argparse.Namespace) -> int:
     from autoscaler import migrations
-    from autoscaler.store.engine import database
 
-    with database(args.url) as engine:
+    with _database(args.url) as engine:
         current = migrations.current_revision(engine)
     head = migrations.head_revision()
     state = "up to date" if current == head else f"behind (head is {head}): run autoscaler db upgrade"
@@ -199,12 +197,28 @@ def _db_url(args: argparse.Namespace) -> int:
 
 
 @contextmanager
+def _database(url: str | None) -> Iterator[Engine]:
+    """The database (autoscaler.store.engine.database), with standard output kept for results.
+
+    Finding the connection may configure Airflow, whose logging then writes to whatever
+    standard output was at that moment: it is standard error while the connection is looked
+    up, so a command's JSON or table is all that standard output carries."""
+    from contextlib import ExitStack, redirect_stdout
+
+    from autoscaler.store.engine import database
+
+    with ExitStack() as stack:
+        with redirect_stdout(sys.stderr):
+            engine = stack.enter_context(database(url))
+        yield engine
+
+
+@contextmanager
 def _audit_db(args: argparse.Namespace) -> Iterator[Engine]:
     """The audit database, refusing with what to run when its schema is not current."""
     from autoscaler.migrations import require_current
-    from autoscaler.store.engine import database
 
-    with database(args.url) as engine:
+    with _database(args.url) as engine:
         require_current(engine)
         yield engine
 
@@ -645,11 +659,15 @@ def _sandbox_serve(args: argparse.Namespace) -> int:
 
 def _meta_from_airflow(conn_id: str) -> Any:
     """The Meta client of an Airflow connection (environment, secrets backend or metadata DB)."""
-    from airflow.models.connection import Connection
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(sys.stderr):
+        from airflow.models.connection import Connection
 
     from autoscaler.meta import MetaClient, MetaConfig
 
-    conn = Connection.get_connection_from_secrets(conn_id)
+    with redirect_stdout(sys.stderr):  # as in _database: Airflow's log lines away from the results
+        conn = Connection.get_connection_from_secrets(conn_id)
     return MetaClient(MetaConfig.from_connection(conn.password, conn.extra_dejson, conn_id))
 
 
@@ -658,7 +676,7 @@ def _doctor_facts(args: argparse.Namespace) -> tuple[Any, list[Any]]:
     from datetime import UTC, datetime
 
     from autoscaler import doctor as dr
-    from autoscaler.store.engine import _airflow_configured, configured_url, database
+    from autoscaler.store.engine import _airflow_configured, configured_url
 
     airflow_here = (
         _airflow_configured()
@@ -688,7 +706,7 @@ def _doctor_facts(args: argparse.Namespace) -> tuple[Any, list[Any]]:
             unknown="Airflow is not configured here (no AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, no $AIRFLOW_HOME/airflow.cfg)"
         )
     )
-    with database(args.url) as engine:
+    with _database(args.url) as engine:
         facts = dr.gather(now, found, engine, meta, airflow, accounts=args.account)
     return facts, extra
 
