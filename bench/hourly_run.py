@@ -9,6 +9,13 @@ The sandbox serves from a thread of this same process, so the time it spends ans
 (Meta's side) is counted against us too: the figure is an upper bound for the client side.
 The first hour of a fresh scenario changes most budgets (about 70k actions), so execute is
 exercised at its heaviest.
+
+The default strategy, the allocator, decides on each holder's last 14 days, which a fresh
+scenario does not have (and 100 x 1,000 x 336 hours is 34M rows to load).  So its cost is
+taken side by side: the decide step for SAMPLE accounts of 1,000 holders with 14 days of
+identical synthetic history, once under a thresholds rule and once under an allocator rule,
+and the hourly run with the allocator estimated as the run above with its decide time
+scaled by that ratio (the other steps do not depend on the strategy).
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import urllib.request
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import Engine
 
 from autoscaler.execute import execute_account
@@ -32,6 +41,9 @@ from autoscaler.store.rules import create_rule
 from bench.common import bench_database, target_lines
 
 SCENARIO = "scale-100x1000"
+SAMPLE = 3  # accounts per strategy in the allocator's side-by-side decide
+HOLDERS = 1_000
+HISTORY_DAYS = 14
 
 
 def seed_rules(engine: Engine, scenario: Scenario) -> None:
@@ -110,8 +122,118 @@ def run() -> dict[str, Any]:
         "write_requests": sum(1 for e in log if e["writes"]),
         "actions": actions_total,
     }
-    result["targets"] = {"one hourly run of 100 x 1,000 <= 60 s": total <= 60}
+    allocator = allocator_decide()
+    ratio = allocator["allocator_decide_s"] / allocator["thresholds_decide_s"]
+    estimate = total + (ratio - 1.0) * steps["decide"]
+    result["allocator"] = {**allocator, "decide_ratio": ratio, "estimated_total_seconds": estimate}
+    result["targets"] = {
+        "one hourly run of 100 x 1,000 <= 60 s": total <= 60,
+        "with the allocator (estimated from the side-by-side decide) <= 60 s": estimate <= 60,
+    }
     return result
+
+
+def _history(engine: Engine, account: str, hour: Any, seed: int) -> None:
+    """One account's holders and 14 days of hourly snapshots before ``hour`` (not timed): power-law
+    curves, budgets that moved every two days, Poisson purchases."""
+    from autoscaler.localtime import local_calendar
+    from autoscaler.store.holders import upsert_budget_holders
+    from autoscaler.store.snapshots import ensure_partitions, upsert_snapshots
+
+    rng = np.random.default_rng(seed)
+    hours = pd.date_range(end=hour, periods=HISTORY_DAYS * 24 + 1, freq="h", tz="UTC")
+    n = len(hours)
+    ids = np.asarray([f"9{seed:03d}{i:06d}" for i in range(HOLDERS)])
+    base = rng.integers(5_000, 200_000, HOLDERS).astype(float)
+    moves = np.exp(rng.normal(0.0, 0.12, (n // 48 + 1, HOLDERS))).cumprod(axis=0)
+    budget = (base * np.repeat(moves, 48, axis=0)[:n]).round()
+    spend = (budget / 24.0 * rng.lognormal(0.0, 0.1, (n, HOLDERS))).round().astype(np.int64)
+    roas = rng.uniform(0.5, 5.0, HOLDERS) * np.power(budget / base, rng.uniform(0.4, 0.9, HOLDERS) - 1.0)
+    conversions = rng.poisson(spend * roas / 6_000.0)
+    calendar = local_calendar(pd.Series(hours), "UTC")
+    with engine.begin() as conn:
+        upsert_budget_holders(
+            conn,
+            account,
+            pd.DataFrame(
+                {
+                    "entity_id": ids,
+                    "level": "adset",
+                    "campaign_id": ids,
+                    "name": ids,
+                    "daily_budget": budget[-1].astype(np.int64),
+                    "status": "ACTIVE",
+                    "effective_status": "ACTIVE",
+                    "learning": False,
+                }
+            ),
+            hour,
+        )
+    ensure_partitions(engine, hours)
+    frame = pd.DataFrame(
+        {
+            "entity_id": np.tile(ids, n),
+            "hour_start": np.repeat(hours, HOLDERS),
+            "account_id": account,
+            "local_date": np.repeat(calendar["local_date"].to_numpy(), HOLDERS),
+            "local_hour": np.repeat(calendar["local_hour"].to_numpy(), HOLDERS),
+            "local_weekday": np.repeat(calendar["local_weekday"].to_numpy(), HOLDERS),
+            "spend": spend.ravel(),
+            "impressions": spend.ravel() // 10,
+            "clicks": spend.ravel() // 500,
+            "conversions": conversions.ravel(),
+            "revenue": (conversions * 6_000).ravel(),
+            "revenue_source": "observed",
+            "daily_budget": budget.astype(np.int64).ravel(),
+            "status": "ACTIVE",
+            "effective_status": "ACTIVE",
+        }
+    )
+    frame["observed_at"] = frame["hour_start"] + pd.Timedelta(minutes=65)
+    upsert_snapshots(engine, frame)
+
+
+def allocator_decide() -> dict[str, Any]:
+    """decide_account for SAMPLE accounts per strategy on identical 14-day histories, side by side."""
+    hour = pd.Timestamp("2026-11-30T12:00:00Z").to_pydatetime()
+    now = hour + timedelta(hours=1, minutes=5)
+    with bench_database() as engine:
+        accounts = []
+        for i in range(SAMPLE):
+            for strategy in ("thresholds", "allocator"):
+                account = f"act_9{i}{int(strategy == 'allocator')}"
+                with engine.begin() as conn:
+                    upsert_account(conn, AdAccount(account, "USD", "UTC"))
+                    create_rule(
+                        conn,
+                        ScalingRule.parse(
+                            {
+                                "account_id": account,
+                                "min_daily_budget": 500,
+                                "max_daily_budget": 1_000_000,
+                                "strategy": strategy,
+                            }
+                        ),
+                        actor="bench",
+                    )
+                _history(engine, account, hour, seed=i)  # the same history for both strategies
+                accounts.append((strategy, account))
+        seconds = {"thresholds": 0.0, "allocator": 0.0}
+        actions = {"thresholds": 0, "allocator": 0}
+        # Alternate the strategies so a busy neighbour slows both alike.
+        for strategy, account in accounts:
+            t = time.perf_counter()
+            actions[strategy] += decide_account(engine, RunHour(account, hour), now, None).get("actions", 0)
+            seconds[strategy] += time.perf_counter() - t
+    return {
+        "sample_accounts": SAMPLE,
+        "holders": HOLDERS,
+        "history_days": HISTORY_DAYS,
+        "thresholds_decide_s": seconds["thresholds"],
+        "allocator_decide_s": seconds["allocator"],
+        "thresholds_actions": actions["thresholds"],
+        "allocator_actions": actions["allocator"],
+    }
 
 
 def report(result: dict[str, Any]) -> str:
@@ -121,6 +243,14 @@ def report(result: dict[str, Any]) -> str:
         f"  total {result['total_seconds']:.1f} s ({steps}), the in-process sandbox's own work included; set-up {result['setup_seconds']:.1f} s, not counted",
         f"  Graph requests {result['graph_requests']:,} ({result['read_requests']:,} reads, {result['write_requests']} writes); {result['actions']:,} actions",
     ]
+    a = result.get("allocator")
+    if a:
+        lines.append(
+            f"  allocator: decide for {a['sample_accounts']} accounts x {a['holders']:,} holders with {a['history_days']} days of history "
+            f"{a['allocator_decide_s']:.1f} s against the thresholds' {a['thresholds_decide_s']:.1f} s on the same rows "
+            f"(x{a['decide_ratio']:.1f}; {a['allocator_actions']} and {a['thresholds_actions']} actions); "
+            f"the hourly run with the allocator, estimated: {a['estimated_total_seconds']:.1f} s"
+        )
     return "\n".join([*lines, *target_lines(result)])
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from autoscaler.metrics import TO_DATE
-from autoscaler.store.frames import to_frame
+from autoscaler.store.frames import query_frame, to_frame
 
 
 def previous_cumulative(
@@ -99,23 +99,24 @@ def window_bounds(run_hour: datetime, lookback_hours: int) -> tuple[datetime, da
 def hourly_history(conn: Connection, account_id: str, end: datetime, hours: int) -> pd.DataFrame:
     """Every holder's hourly rows of the ``hours`` before ``end``, as allocator.fit reads them:
     entity_id, age_hours (0: the hour ending at ``end``), spend, revenue, conversions and the
-    daily budget the hour was read with (NULL for backfilled hours)."""
-    rows = conn.execute(
-        text(
-            """
-            SELECT entity_id,
-                   (extract(epoch FROM (CAST(:end AS timestamptz) - hour_start)) / 3600)::int - 1 AS age_hours,
-                   spend, revenue, conversions, daily_budget
-              FROM autoscaler.campaign_performance_snapshots
-             WHERE account_id = :account
-               AND hour_start >= CAST(:end AS timestamptz) - make_interval(hours => :hours)
-               AND hour_start < :end
-             ORDER BY entity_id, hour_start
-            """
-        ),
+    daily budget the hour was read with (NULL for backfilled hours), in no promised order
+    (allocator.fit does not need one)."""
+    # Column arrays in binary (query_frame), unsorted: an account of 1,000 holders has 336,000
+    # rows here, which as rows cost ~1.3 s in Python alone, and sorted ~1 s more in PostgreSQL.
+    frame = query_frame(
+        conn,
+        """
+        SELECT entity_id,
+               (extract(epoch FROM (CAST(:end AS timestamptz) - hour_start)) / 3600)::int - 1 AS age_hours,
+               spend, revenue, conversions, daily_budget
+          FROM autoscaler.campaign_performance_snapshots
+         WHERE account_id = :account
+           AND hour_start >= CAST(:end AS timestamptz) - make_interval(hours => :hours)
+           AND hour_start < :end
+        """,
         {"account": account_id, "end": end, "hours": hours},
+        ["entity_id", "age_hours", "spend", "revenue", "conversions", "daily_budget"],
     )
-    frame = to_frame(rows, ["entity_id", "age_hours", "spend", "revenue", "conversions", "daily_budget"])
     for column in ("age_hours", "spend", "revenue", "conversions"):
         frame[column] = frame[column].astype("int64")
     frame["daily_budget"] = pd.to_numeric(frame["daily_budget"]).astype("float64")
