@@ -156,6 +156,22 @@ def test_filters_change_what_is_shown(browser: WebDriver, world: World) -> None:
         ),
     )
 
+    # Another account: a holder with no profile learned yet says so, and asks for nothing that fails.
+    Select(browser.find_element(By.ID, "account")).select_by_value("act_1002")
+    wait_for(
+        browser, lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "entities"
+    )
+    with world.engine.connect() as conn:
+        unlearned = conn.execute(
+            text(
+                "SELECT min(h.entity_id) FROM autoscaler.budget_holders h WHERE h.account_id = 'act_1002' "
+                "AND NOT EXISTS (SELECT 1 FROM autoscaler.optimal_hour_profiles p WHERE p.entity_id = h.entity_id)"
+            )
+        ).scalar_one()
+    chromium.show(browser, f"entity/{unlearned}")
+    assert "No profile yet" in browser.find_element(By.ID, "heatmap-note").text
+    assert chromium.page_errors(browser) == []
+
 
 def _confirm(browser: WebDriver, reason: str | None) -> None:
     dialog = wait_for(browser, ec.visibility_of_element_located((By.ID, "confirm")))

@@ -984,6 +984,7 @@ def entity_history(
         locked=holder["locked"],
         currency=currency,
         timezone_name=holder["timezone_name"],
+        profile_computed_at=holder["profile_computed_at"],
         window_start=start,
         window_end=end,
         hours=[

@@ -461,6 +461,9 @@ class EntityHistoryOut(BaseModel):
     locked: bool
     currency: str
     timezone_name: str
+    profile_computed_at: datetime | None = Field(
+        description="When its optimal-hour profile was learned (None: none yet, so no hour report)."
+    )
     window_start: datetime
     window_end: datetime
     hours: list[HourPoint]

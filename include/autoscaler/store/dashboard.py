@@ -309,7 +309,9 @@ def entity_holder(conn: Connection, entity_id: str) -> RowMapping | None:
                 """
                 SELECT h.entity_id, h.account_id, h.level, h.campaign_id, h.name, c.name AS campaign_name,
                        h.daily_budget, coalesce(h.effective_status, h.status) AS status, h.locked,
-                       h.lock_reason, a.currency, a.timezone_name
+                       h.lock_reason, a.currency, a.timezone_name,
+                       (SELECT p.computed_at FROM autoscaler.optimal_hour_profiles p
+                         WHERE p.entity_id = h.entity_id) AS profile_computed_at
                   FROM autoscaler.budget_holders h
                   JOIN autoscaler.ad_accounts a USING (account_id)
                   LEFT JOIN autoscaler.budget_holders c ON c.entity_id = h.campaign_id AND h.level = 'adset'

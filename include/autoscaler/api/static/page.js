@@ -210,9 +210,14 @@ async function loadEntity() {
   const backfilled = h.hours.filter((x) => x.budget_source === "evaluation").length;
   $("#entity-note").innerHTML = `${holderName(h)} · ${money(h.daily_budget, h.currency)}/day now · ${esc(h.status || "")} · ${h.actions.length} actions${backfilled ? ` · ${backfilled} backfilled hours (budget as their run decided with it)` : ""}`;
   drawBudget(h); drawDelivery(h);
-  const [curve, profile] = await Promise.allSettled([api(`/entities/${id}/curve?as_of=${encodeURIComponent(h.window_end)}`), api(`/time-optimization/report/${id}`)]);
+  // Asked for only when they exist (a lifetime budget has no curve; a new holder no profile):
+  // the page makes no request it knows will fail.
+  const [curve, profile] = await Promise.allSettled([
+    h.daily_budget != null && h.hours.length ? api(`/entities/${id}/curve?as_of=${encodeURIComponent(h.window_end)}`) : Promise.reject(new Error("No curve: the holder has no daily budget or no hours yet.")),
+    h.profile_computed_at ? api(`/time-optimization/report/${id}`) : Promise.reject(new Error("No profile yet: the daily DAG learns it from complete local days.")),
+  ]);
   if (curve.status === "fulfilled") drawCurve(curve.value); else { chart("curve-chart").clear(); $("#curve-note").textContent = curve.reason.message; }
-  if (profile.status === "fulfilled") drawHeatmap(profile.value); else { chart("heatmap").clear(); $("#heatmap-note").textContent = "No profile yet: the daily DAG learns it from complete local days."; }
+  if (profile.status === "fulfilled") drawHeatmap(profile.value); else { chart("heatmap").clear(); $("#heatmap-note").textContent = profile.reason.message; }
 }
 
 function actionColour(a) {
