@@ -11,12 +11,17 @@ made through GoogleClient), side by side in one run, for:
 * writing budget changes: target ceil(changes / 10,000) MutateCampaignBudgets requests
   (Google's operation limit), for a busy hour's changes and for every budget at once;
 * the per-campaign approach, actually run against the same sandbox: one Search per campaign
-  for today's metrics, and one MutateCampaignBudgets request per change.
+  for today's metrics, and one MutateCampaignBudgets request per change;
+* the same reads and writes under faults (FAULTS: INTERNAL and dropped connections, rate
+  limits with a retry delay, single operations failing with CONCURRENT_MODIFICATION), on a
+  fake clock so waits cost no time: the frames must equal the fault-free ones and every write
+  must land, with the retries and the waits it took.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import time
 from datetime import timedelta
 from typing import Any
@@ -25,12 +30,32 @@ from zoneinfo import ZoneInfo
 from autoscaler.google.api import MAX_MUTATE_OPERATIONS
 from autoscaler.google.client import GoogleClient, GoogleConfig
 from autoscaler.meta.client import BudgetChange
+from autoscaler.meta.errors import TransientError
+from autoscaler.sandbox.faults import FaultPlan
 from autoscaler.sandbox.google.server import DEVELOPER_TOKEN, GoogleSandbox, RunningGoogleSandbox
 from autoscaler.sandbox.scenario import Scenario, parse_scenario
 from bench.common import target_lines
 
 CUSTOMER = "2000000000"
 CHANGES = 237  # about one budget in eight changes in a busy hour, as in graph_requests
+FAULTS = "5xx=0.1,malformed=0.05,throttle=0.05,batch_partial=0.1,block_seconds=30,seed=7"
+ROUNDS = 12  # hourly cycles run under faults
+MAX_ATTEMPTS = GoogleConfig.model_fields["max_attempts"].default
+
+
+class _FakeClock:
+    """Shared by the client (its waits) and the sandbox (its rate limits): no real waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+        self.waited = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.waited += seconds
 
 
 def scenario() -> Scenario:
@@ -109,6 +134,7 @@ def run() -> dict[str, Any]:
         every = _changes(holders, len(holders), 0.9)
         writes_all = _timed_calls(sandbox, lambda: _all_ok(ads.apply(CUSTOMER, every, currency="USD")))
         per_campaign = _per_campaign(ads, sandbox, today, busy)
+    faulty = _under_faults(holders, found["today"], today, busy)
 
     result: dict[str, Any] = {
         "scenario": "google-bench-2000",
@@ -121,6 +147,7 @@ def run() -> dict[str, Any]:
         "writes": {**writes, "changes": len(busy)},
         "writes_every_budget": {**writes_all, "changes": len(every)},
         "per_campaign_approach": per_campaign,
+        "under_faults": faulty,
     }
     result["targets"] = {
         "metrics read == 1 request": metrics["requests"] == 1,
@@ -128,8 +155,59 @@ def run() -> dict[str, Any]:
         "writes == ceil(changes/10,000) requests": writes["writes"]
         == math.ceil(len(busy) / MAX_MUTATE_OPERATIONS)
         and writes_all["writes"] == math.ceil(len(every) / MAX_MUTATE_OPERATIONS),
+        "under faults: same frames; acknowledged writes held, failures transient": faulty["same_frames"]
+        and faulty["faithful"],
     }
     return result
+
+
+def _under_faults(holders: Any, today_frame: Any, today: str, changes: list[BudgetChange]) -> dict[str, Any]:
+    """The fetch, the metrics read and the busy hour's writes again, on a sandbox with FAULTS."""
+    clock = _FakeClock()
+    sandbox = GoogleSandbox(scenario(), seed=1, faults=FaultPlan.parse(FAULTS), wall_time=clock.time)
+    sandbox.control("Advance", {"advance_hours": 10})
+    with RunningGoogleSandbox(sandbox) as running:
+        ads = GoogleClient(
+            GoogleConfig(
+                developer_token=DEVELOPER_TOKEN, endpoint=running.endpoint, access_token=sandbox.token
+            ),
+            sleep=clock.sleep,
+            rng=random.Random(1),
+        )
+        same = ads.list_budget_holders(CUSTOMER).equals(holders)
+        landed = unlanded = 0
+        faithful = True  # every acknowledged write is held as written; every failure is transient
+        for round_ in range(ROUNDS):
+            metrics = ads.holder_insights(CUSTOMER, "USD", time_range=(today, today), hourly=True)
+            same = same and metrics.equals(today_frame)  # the clock stands still: same numbers
+            # Up one round, back the next: every round writes every change anew.
+            wanted = {
+                c.entity_id: int(c.daily_budget * (1.0 if round_ % 2 == 0 else 1.1))
+                for c in changes
+                if c.daily_budget is not None
+            }
+            batch = [BudgetChange(e, daily_budget=amount) for e, amount in wanted.items()]
+            results = ads.apply(CUSTOMER, batch, currency="USD")
+            held = ads.read_budgets(CUSTOMER, list(wanted))
+            for result in results:
+                if result.ok:
+                    landed += 1
+                    faithful = faithful and held[result.entity_id]["daily_budget"] == wanted[result.entity_id]
+                else:
+                    unlanded += 1
+                    faithful = faithful and isinstance(result.error, TransientError)
+    return {
+        "faults": FAULTS,
+        "rounds": ROUNDS,
+        "requests": len(sandbox.requests),
+        "failed_requests": sum(1 for e in sandbox.requests if e["status"] != "OK"),
+        "mutate_requests": sum(1 for e in sandbox.requests if e["method"].startswith("Mutate")),
+        "waited_seconds": clock.waited,
+        "same_frames": bool(same),
+        "writes_landed": landed,
+        "writes_failed_after_retries": unlanded,
+        "faithful": bool(faithful),
+    }
 
 
 def _changes(holders: Any, count: int, factor: float) -> list[BudgetChange]:
@@ -166,7 +244,7 @@ def _per_campaign(
 
 
 def report(result: dict[str, Any]) -> str:
-    f, m, s, w, wa, p = (
+    f, m, s, w, wa, p, u = (
         result[k]
         for k in (
             "fetch",
@@ -175,6 +253,7 @@ def report(result: dict[str, Any]) -> str:
             "writes",
             "writes_every_budget",
             "per_campaign_approach",
+            "under_faults",
         )
     )
     limit = MAX_MUTATE_OPERATIONS
@@ -205,6 +284,14 @@ def report(result: dict[str, Any]) -> str:
             f"per-campaign approach, today's reads + {w['changes']} writes",
             f"{p['requests']:,} requests ({p['reads']:,} reads + {p['writes']:,} writes, {p['seconds']:.1f} s)",
         ),
+        row(
+            f"{u['rounds']} rounds of the read and the writes under faults",
+            f"{u['requests']} requests, {u['failed_requests']} failed and retried; {u['mutate_requests']} mutate "
+            f"requests; {u['waited_seconds']:.0f} s of waits; same frames: {u['same_frames']}; "
+            f"{u['writes_landed']:,} writes landed, {u['writes_failed_after_retries']} failed after "
+            f"{MAX_ATTEMPTS} attempts (transient: the next hour writes them again)",
+        ),
+        f"    ({u['faults']})",
     ]
     return "\n".join([*lines, *target_lines(result)])
 
