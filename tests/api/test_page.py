@@ -245,3 +245,20 @@ def test_the_viewer_sees_why_an_approval_is_refused(browser: WebDriver, world: W
     wait_for(browser, ec.text_to_be_present_in_element((By.ID, "banner"), "403: viewer may not"))
     with world.engine.connect() as conn:
         assert get_action(conn, action_id).status == "pending_approval"
+
+
+def test_the_page_follows_the_airflow_uis_dark_theme(world: World) -> None:
+    with chromium.chromium(dark=True) as browser:
+        chromium.log_in(browser, world.server.url, "viewer")
+        chromium.open_page_in_airflow(browser, world.server.url)
+        assert browser.execute_script("return document.documentElement.dataset.theme") == "dark"
+        # The Airflow UI switched to light (its theme toggle sets the class on its <html>): the page follows.
+        browser.execute_script(
+            "const html = window.parent.document.documentElement;"
+            "html.classList.remove('dark'); html.classList.add('light');"
+        )
+        wait_for(
+            browser, lambda b: b.execute_script("return document.documentElement.dataset.theme") == "light"
+        )
+        background = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(255, 255, 255)"
