@@ -482,3 +482,21 @@ def test_the_hourly_read_seam_gives_both_platforms_the_same_frame(
     assert len(from_google) > 0
     assert len(from_meta) > 0
     assert set(from_google["entity_id"]) <= set(ads.list_budget_holders(CUSTOMER)["entity_id"])
+
+
+def test_one_world_serves_both_platforms_when_the_sandboxes_share_a_simulator(clock: FakeClock) -> None:
+    with RunningSandbox(scenario(), seed=3) as meta_sandbox:
+        shared = GoogleSandbox(
+            scenario(), sim=meta_sandbox.sandbox.sim, lock=meta_sandbox.sandbox.lock, wall_time=clock.time
+        )
+        with RunningGoogleSandbox(shared) as run:
+            ads = client(run, clock)
+            meta = MetaClient(
+                MetaConfig(access_token="sandbox-token", graph_url=meta_sandbox.url, clock="sandbox")
+            )
+            assert ads.now() == meta.now()
+            meta_sandbox.sandbox.sim.advance_to(meta.now() + timedelta(hours=3))
+            assert ads.now() == meta.now()
+            budget = ads.list_budget_holders(CUSTOMER)["entity_id"].iloc[0]
+            assert ads.apply(CUSTOMER, [BudgetChange(budget, daily_budget=8_800)])[0].ok
+            assert meta_sandbox.sandbox.sim.history[-1]["after"] == 8_800
