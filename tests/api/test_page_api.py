@@ -130,6 +130,13 @@ def test_approvals_name_the_entity_and_give_the_change_and_its_percent(world: Wo
         assert Decimal(item["change"]) == after - before
         assert item["change_percent"] == pytest.approx(float(100 * (after - before) / before), abs=0.01)
         assert item["seconds_left"] > 0  # the world's deadlines are a year away
+    kinds = {i["action_type"] for i in found["items"]}
+    for kind in kinds:
+        status, narrowed = world.get(f"/approvals?account_id=act_1002&action_type={kind}")
+        assert {i["action_type"] for i in narrowed["items"]} == {kind}
+    assert sum(
+        len(world.get(f"/approvals?account_id=act_1002&action_type={k}")[1]["items"]) for k in kinds
+    ) == len(found["items"])
 
 
 def test_bulk_answers_are_all_or_none_record_the_user_and_refuse_the_viewer(world: World) -> None:

@@ -1029,11 +1029,15 @@ _MONEY_ROAS = {*_MONEY, "roas"}
     "/approvals", tags=["actions"], summary="Actions waiting for an answer, with names and the change"
 )
 def approvals(
-    request: Request, user: Reader, account_id: AccountQuery = None, entity_id: EntityQuery = None
+    request: Request,
+    user: Reader,
+    account_id: AccountQuery = None,
+    entity_id: EntityQuery = None,
+    action_type: s.ActionType | None = None,
 ) -> s.ApprovalsOut:
     now = _deadline_clock(request) or datetime.now(UTC)
     with _read(request) as conn:
-        rows = store_dashboard.pending_approvals(conn, account_id, entity_id)
+        rows = store_dashboard.pending_approvals(conn, account_id, entity_id, action_type)
     items = []
     for r in rows:
         currency = str(r["currency"])

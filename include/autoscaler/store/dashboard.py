@@ -9,7 +9,7 @@ Money stays in integer minor units; the API turns it into major units with the c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, RowMapping, text
@@ -416,7 +416,9 @@ def list_actions(
 # ---- approvals -----------------------------------------------------------------------------
 
 
-def pending_approvals(conn: Connection, account_id: str | None, entity_id: str | None) -> list[RowMapping]:
+def pending_approvals(
+    conn: Connection, account_id: str | None, entity_id: str | None, action_type: str | None = None
+) -> list[RowMapping]:
     """Actions waiting for an answer, soonest deadline first, with names."""
     return list(
         conn.execute(
@@ -432,15 +434,11 @@ def pending_approvals(conn: Connection, account_id: str | None, entity_id: str |
                  WHERE a.status = 'pending_approval'
                    AND (CAST(:account AS text) IS NULL OR a.account_id = :account)
                    AND (CAST(:entity AS text) IS NULL OR a.entity_id = :entity)
+                   AND (CAST(:action_type AS text) IS NULL OR a.action_type = :action_type)
                  ORDER BY a.approval_deadline NULLS LAST, a.action_id
                  LIMIT 1000
                 """
             ),
-            {"account": account_id, "entity": entity_id},
+            {"account": account_id, "entity": entity_id, "action_type": action_type},
         ).mappings()
     )
-
-
-def days_between(start: date, end: date) -> int:
-    """Days in [start, end], both included."""
-    return (end - start).days + 1

@@ -334,7 +334,7 @@ async function loadActions() {
 // ---- approvals -------------------------------------------------------------------------------
 
 async function loadApprovals() {
-  const found = await api(`/approvals?${query({account_id: account(), entity_id: $("#a-entity").value.trim()})}`);
+  const found = await api(`/approvals?${query({account_id: account(), entity_id: $("#a-entity").value.trim(), action_type: $("#a-type").value})}`);
   state.approvals = found.items;
   state.clockSkew = new Date(found.now).getTime() - Date.now();  // deadlines are on this clock
   $("#pending-count").textContent = found.items.length || "";
@@ -466,6 +466,7 @@ $("#delivery-grain").addEventListener("change", () => state.history && drawDeliv
 ["#f-mode", "#f-status", "#f-type", "#f-start", "#f-end"].forEach((s) => $(s).addEventListener("change", () => { state.actionsPage = 1; loadActions().catch(fail); }));
 $("#f-entity").addEventListener("input", debounced(() => { state.actionsPage = 1; return loadActions(); }));
 $("#a-entity").addEventListener("input", debounced(loadApprovals));
+$("#a-type").addEventListener("change", () => loadApprovals().catch(fail));
 window.addEventListener("hashchange", render);
 
 applyTheme();
