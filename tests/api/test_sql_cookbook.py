@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from autoscaler.store import actions
 from autoscaler.store.snapshots import ensure_partitions
@@ -137,3 +137,34 @@ def test_roas_before_after_answers(world: World) -> None:
     assert (float(row["roas_before"]), float(row["roas_after"])) == (0.5, 2.0)
     assert row["spend_before"] == 24 * 1000
     assert row["hours_after"] == 24  # the hour it was executed in belongs to neither side
+
+
+def test_allocator_targets_answers(engine: Engine) -> None:
+    """On a hand-made store: only the latest allocator decision of each holder counts."""
+    from tests import factories as f
+
+    with engine.begin() as conn:
+        rule = f.world(conn)
+        conn.execute(text("UPDATE autoscaler.budget_holders SET daily_budget = 20000"))
+        for hour, marginal, target in (("2026-11-02 15:00", 2.5, 40_000), ("2026-11-02 18:00", 1.4, 26_000)):
+            f.insert_action(
+                conn,
+                f.action_row(
+                    rule.rule_id or 0,
+                    run_hour=f"{hour}:00+00",
+                    mode="shadow",
+                    status="simulated",
+                    requires_approval=False,
+                    marginal_roas=marginal,
+                    target_marginal_roas=1.0,
+                    curve_target_budget=target,
+                    curve_elasticity=0.6,
+                    curve_elasticity_sd=0.1,
+                ),
+            )
+        f.insert_action(conn, f.action_row(rule.rule_id or 0, entity_id=f.ADSET, entity_level="adset"))
+        got = run(conn, "allocator_targets", account_id=f.ACCOUNT)
+    assert list(got["entity_id"]) == [f.CAMPAIGN]  # the ad set's decision was the thresholds'
+    row = got.iloc[0]
+    assert (float(row["marginal_roas"]), int(row["target_budget"])) == (1.4, 26_000)
+    assert float(row["to_target_pct"]) == 30.0
