@@ -1,4 +1,4 @@
-"""Screenshots of each view of the autoscaler page, for docs/page.md: `make screenshots`, or
+"""Screenshots of each view of the autoscaler page, for docs/page.md (the README names this script):
 
     .venv/bin/python -m tests.api.screenshots [--out docs/img]
 
