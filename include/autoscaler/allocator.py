@@ -70,6 +70,11 @@ class AllocatorSettings:
     prior_purchases: float = 3.0
     changepoint_z: float = 3.5
     deadband: float = 0.03  # no change for a target within 3% of the budget
+    # Meta's learning phase: after a budget edit of this size the ad set returns less while
+    # it relearns; the fit gives those hours this weight for learning_hours.
+    learning_edit: float = 0.2
+    learning_hours: float = 72.0
+    learning_weight: float = 0.25
     thompson: bool = False
     late_reporting: bool = True
     # Move only when the posterior is this sure the marginal ROAS is on that side of the goal.
@@ -84,6 +89,32 @@ def _codes(entities: pd.Series, order: list[str]) -> np.ndarray:
 
 def _sum(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     out: np.ndarray = np.bincount(codes, values, n)
+    return out
+
+
+def relearning(
+    codes: np.ndarray, age: np.ndarray, budget: np.ndarray, settings: AllocatorSettings
+) -> np.ndarray:
+    """Which hours fall within ``learning_hours`` after a budget edit of ``learning_edit`` or more
+    (seen in the history's budgets, hour to hour, per holder): Meta's learning phase, in which
+    return is depressed for reasons that are not the budget's, and which would otherwise read as
+    a steeper curve and a worse holder."""
+    out = np.zeros(len(codes), dtype=bool)
+    if len(codes) < 2:
+        return out
+    order = np.lexsort((-age, codes))  # per holder, oldest hour first
+    c, a, b = codes[order], age[order], budget[order]
+    same = c[1:] == c[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        edited = same & (np.abs(b[1:] / b[:-1] - 1.0) >= settings.learning_edit)
+    # Age of each hour's holder's latest significant edit at or before it (inf: none).
+    edit_age = np.full(len(c), np.inf)
+    edit_age[1:][edited] = a[1:][edited]
+    starts = np.r_[True, ~same]  # a new holder starts: forget the previous holder's edit
+    marker = np.where(np.isfinite(edit_age) | starts, np.arange(len(c)), 0)
+    latest = np.maximum.accumulate(marker)
+    since = edit_age[latest] - a  # hours since that edit (inf: none)
+    out[order] = since < settings.learning_hours
     return out
 
 
@@ -145,6 +176,7 @@ def fit(
     budget = np.where(np.isfinite(budget) & (budget > 0), budget, current[codes] if n else budget)
     exposure = spend * reported_share(age, kernel)
     weight = np.power(0.5, age / settings.half_life_hours)
+    weight = np.where(relearning(codes, age, budget, settings), weight * settings.learning_weight, weight)
 
     recent = age < 24
     changepoint, gap = _changepoints(codes, n, recent, exposure, revenue, conversions, weight, settings)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -264,3 +266,42 @@ def test_on_a_stationary_account_it_comes_within_ten_percent_of_the_oracles_budg
     assert sim.budget.sum() == pytest.approx(best.sum(), rel=0.20)
     assert float(np.median(np.abs(ratio - 1.0))) <= 0.20
     assert not refused
+
+
+def test_hours_after_a_big_edit_are_meta_relearning_and_count_for_less() -> None:
+    from autoscaler.allocator import relearning
+
+    quick = replace_settings(learning_hours=3)
+    codes = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1])
+    age = np.array([5, 4, 3, 2, 1, 0, 2, 1, 0], dtype=float)
+    budget = np.array([100, 100, 150, 150, 150, 150, 150, 100, 100], dtype=float)
+    expected = [False, False, True, True, True, False, False, True, True]
+    assert relearning(codes, age, budget, quick).tolist() == expected
+    shuffled = np.random.default_rng(1).permutation(len(codes))  # the store promises no order
+    assert relearning(codes[shuffled], age[shuffled], budget[shuffled], quick).tolist() == [
+        expected[i] for i in shuffled
+    ]
+    # A 15% step (the allocator's own) is no edit Meta relearns from.
+    assert not relearning(codes[:2], age[:2], np.array([100.0, 115.0]), quick).any()
+
+
+def test_a_learning_dip_after_a_scale_up_does_not_read_as_a_steep_curve() -> None:
+    # A winner doubled three days ago; Meta relearned for the next 48 h at 60% of its return.
+    base = 2_000_000.0
+    frame = history(
+        "a", [base, base, 2 * base], roas_at_base=3.0, elasticity=0.8, base=base, hours_each=72, seed=5
+    )
+    dip = (frame["age_hours"] >= 24) & (frame["age_hours"] < 72)
+    frame.loc[dip, "revenue"] = (frame.loc[dip, "revenue"] * 0.6).round()
+    frame.loc[dip, "conversions"] = (frame.loc[dip, "conversions"] * 0.6).round()
+    budgets = pd.Series([2 * base], index=["a"])
+    corrected = fit(frame, budgets, SETTINGS).iloc[0]
+    naive = fit(frame, budgets, replace_settings(learning_weight=1.0)).iloc[0]
+    assert corrected["elasticity"] > naive["elasticity"]
+    assert corrected["roas"] > naive["roas"]
+
+
+def replace_settings(**changes: Any) -> AllocatorSettings:
+    from dataclasses import replace
+
+    return replace(SETTINGS, **changes)
