@@ -44,32 +44,23 @@ PRECISION_SCALE = 4.0
 SUM_COLUMNS = ("n", "spend", "revenue", "conversions", "rr", "rs", "ss")
 
 
-def nnls_gram(gram: np.ndarray, target: np.ndarray, iterations: int = 100) -> np.ndarray:
-    """min |X w - y| subject to w >= 0, given only gram = X'X and target = X'y (Lawson-Hanson).
+def nnls_gram(gram: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """min |X w - y| subject to w >= 0, given only gram = X'X and target = X'y.
 
-    The database hands over the normal equations' sums, never the rows, so the active-set
-    method works on them directly: gradient = X'y - X'X w, sub-problems X'X[P,P] z = X'y[P].
+    The database hands over the normal equations' sums, never the rows.  With X'X = R'R
+    (Cholesky), |X w - y|^2 = |R w - q|^2 + const where R'q = X'y: SciPy's NNLS
+    (Lawson-Hanson) on the triangular factor.  A ridge of 1e-10 of the mean diagonal keeps
+    the factor defined when a lag never had spend, and moves no weight that matters.
     """
+    from scipy.linalg import cholesky, solve_triangular
+    from scipy.optimize import nnls
+
     n = len(target)
-    w = np.zeros(n)
-    passive = np.zeros(n, dtype=bool)
-    scale = max(1.0, float(np.abs(target).max()))
-    for _ in range(iterations):
-        gradient = target - gram @ w
-        if passive.all() or float(np.max(np.where(passive, -np.inf, gradient))) <= 1e-10 * scale:
-            break
-        passive[int(np.argmax(np.where(passive, -np.inf, gradient)))] = True
-        while True:
-            z = np.zeros(n)
-            z[passive] = np.linalg.lstsq(gram[np.ix_(passive, passive)], target[passive], rcond=None)[0]
-            if (z[passive] > 0).all():
-                w = z
-                break
-            blocking = passive & (z <= 0)
-            alpha = float(np.min(w[blocking] / (w[blocking] - z[blocking])))
-            w = w + alpha * (z - w)
-            passive &= w > 1e-12
-    return w
+    ridge = 1e-10 * max(float(np.trace(gram)) / max(n, 1), 1.0)
+    r = cholesky(gram + ridge * np.eye(n), lower=False)
+    q = solve_triangular(r, target, trans="T")
+    weights, _ = nnls(r, q)
+    return np.asarray(weights)
 
 
 def delay_kernel(xtx: np.ndarray, xty: np.ndarray) -> np.ndarray:
