@@ -908,9 +908,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="the simulator's seed (default 1)")
     p.add_argument(
         "--policy",
-        choices=("static", "seed", "thresholds", "allocator", "default", "oracle", "all"),
+        choices=("static", "seed", "thresholds", "allocator", "allocator+time", "default", "oracle", "all"),
         default="all",
-        help="default: what a new rule does (the allocator); all: every policy but default (default all)",
+        help="default: what a new rule does (the allocator); allocator+time: it with time optimisation on; "
+        "all: every policy but default (default all)",
     )
     p.add_argument("--format", choices=("table", "json"), default="table", help="(default table)")
 
