@@ -323,7 +323,7 @@ async function loadActions() {
   $("#actions-total").textContent = `${page.total} actions`;
   $("#history tbody").innerHTML = page.items.length ? page.items.map((a) => `
     <tr data-history="${a.action_id}">
-      <td>${a.action_id}</td><td>${when(a.created_at)}</td><td>${holderName(a)}</td><td>${esc(change(a))}</td>
+      <td>${a.action_id}</td><td>${a.run_hour ? when(new Date(new Date(a.run_hour).getTime() + 3600000)) : when(a.executed_at || a.created_at)}<div class="ids">recorded ${when(a.created_at)}</div></td><td>${holderName(a)}</td><td>${esc(change(a))}</td>
       <td class="num">${money(a.budget_before, a.currency)} → ${money(a.budget_after, a.currency)}</td>
       <td>${esc(a.mode)}</td><td><span class="status ${esc(a.status)}">${esc(a.status)}</span></td><td>${esc(a.decided_by || "")}</td>
       <td>${esc(a.reasoning)}${a.decision_reason ? `<br><span class="muted">${esc(a.decided_by)}: ${esc(a.decision_reason)}</span>` : ""}${a.error_message ? `<br><span class="muted">${esc(a.error_message)}</span>` : ""}</td>
