@@ -139,3 +139,23 @@ def test_bad_extras_are_refused_in_one_line_naming_the_field(extra: dict[str, An
         GoogleConfig.from_connection(extra)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_the_providers_legacy_nested_extras_are_read_too() -> None:
+    config = GoogleConfig.from_connection({"google_ads_client": {**PRODUCTION, "use_proto_plus": "True"}})
+    assert config.login_customer_id == "1234567890"
+    assert config.refresh_token is not None
+
+
+def test_the_service_account_flow_is_refused_by_name_not_half_used() -> None:
+    extra = {
+        "google_ads_client": {
+            "developer_token": "d",
+            "json_key_file_path": None,
+            "impersonated_email": "a@b.c",
+        }
+    }
+    with pytest.raises(
+        ValueError, match=r"extra\.impersonated_email: the service-account flow is not supported"
+    ):
+        GoogleConfig.from_connection(extra)

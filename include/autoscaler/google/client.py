@@ -121,7 +121,23 @@ class GoogleConfig(BaseModel):
 
     @classmethod
     def from_connection(cls, extra: Mapping[str, Any], connection_id: str = CONN_ID) -> GoogleConfig:
-        """From an Airflow connection's extras; one line naming the field when they are wrong."""
+        """From an Airflow connection's extras; one line naming the field when they are wrong.
+
+        The provider's flat extras, or its legacy nested ``google_ads_client`` object.  Its
+        service-account flow (``json_key_file_path``, ``impersonated_email``) is not supported
+        here: it is refused by name rather than half used.
+        """
+        if isinstance(extra.get("google_ads_client"), Mapping):
+            extra = {
+                **extra["google_ads_client"],
+                **{k: v for k, v in extra.items() if k != "google_ads_client"},
+            }
+        for name in ("json_key_file_path", "impersonated_email"):
+            if extra.get(name):
+                raise ValueError(
+                    f"connection {connection_id!r}: extra.{name}: the service-account flow is not supported; "
+                    "give client_id, client_secret and refresh_token"
+                )
         values = {k: v for k, v in extra.items() if v not in (None, "") and k != "use_proto_plus"}
         try:
             return cls(**values, connection_id=connection_id)
