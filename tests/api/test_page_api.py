@@ -100,6 +100,11 @@ def test_an_entitys_history_has_a_budget_every_hour_and_its_actions(world: World
         first = get_action(conn, found["actions"][0]["action_id"])
     assert Decimal(found["actions"][0]["budget_before"]) == to_major(first.budget_before or 0, first.currency)
     assert sum(Decimal(d["spend"]) for d in found["days"]) == sum(Decimal(h["spend"]) for h in found["hours"])
+    # The first page's timeline route is the same history in its older shape.
+    status, timeline = world.get(f"/entities/{entity}/timeline?days=30")
+    assert status == 200, timeline
+    assert [h["hour_start"] for h in timeline["hours"]] == [h["hour_start"] for h in found["hours"]]
+    assert [a["action_id"] for a in timeline["actions"]] == [a["action_id"] for a in found["actions"]]
 
 
 def test_the_actions_list_filters_by_mode_shows_names_and_its_csv_is_the_same_page(world: World) -> None:

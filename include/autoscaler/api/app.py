@@ -683,70 +683,27 @@ def timeline(
     user: Reader,
     days: Annotated[int, Query(ge=1, le=90)] = 14,
 ) -> dict[str, Any]:
-    with _read(request) as conn:
-        holder = (
-            conn.execute(
-                text(
-                    "SELECT h.entity_id, h.account_id, h.name, a.currency, a.timezone_name FROM autoscaler.budget_holders h "
-                    "JOIN autoscaler.ad_accounts a USING (account_id) WHERE h.entity_id = :e"
-                ),
-                {"e": entity_id},
+    """The first page's shape of an entity's history (kept for API users); the page itself
+    uses /entities/{id}/history, which adds the budgets' sources and delivery by day."""
+    found = entity_history(entity_id, request, user, days)
+    keep = ("action_id", "action_type", "status", "mode", "budget_before", "budget_after", "status_after")
+    return {
+        "entity_id": found.entity_id,
+        "account_id": found.account_id,
+        "name": found.name,
+        "currency": found.currency,
+        "timezone_name": found.timezone_name,
+        "hours": [
+            h.model_dump(include={"hour_start", "daily_budget", "spend", "revenue", "status"})
+            for h in found.hours
+        ],
+        "actions": [
+            a.model_dump(
+                include={*keep, "reasoning", "created_at", "executed_at", "run_hour", "effective_at"}
             )
-            .mappings()
-            .one_or_none()
-        )
-        if holder is None:
-            raise HTTPException(404, f"no budget holder with id {entity_id}")
-        currency = holder["currency"]
-        # The last ``days`` of the entity's data: up to its latest snapshot (a backfilled or
-        # stopped entity still shows its last fortnight), and now for one never snapshotted.
-        latest = conn.execute(
-            text(
-                "SELECT max(hour_start) FROM autoscaler.campaign_performance_snapshots WHERE entity_id = :e"
-            ),
-            {"e": entity_id},
-        ).scalar()
-        since = (latest or datetime.now(UTC)) - timedelta(days=days)
-        hours = conn.execute(
-            text(
-                "SELECT hour_start, daily_budget, spend, revenue, status FROM autoscaler.campaign_performance_snapshots "
-                "WHERE entity_id = :e AND hour_start >= :since ORDER BY hour_start"
-            ),
-            {"e": entity_id, "since": since},
-        ).all()
-        acts = conn.execute(
-            text(
-                "SELECT * FROM (SELECT action_id, action_type, status, mode, budget_before, budget_after, "
-                "status_after, reasoning, created_at, executed_at, run_hour, "
-                # When the change belongs on the time line: a run decides for the hour after its
-                # data interval; an operator's change when it was executed (or asked for).
-                "coalesce(run_hour + interval '1 hour', executed_at, created_at) AS effective_at "
-                "FROM autoscaler.scaling_actions WHERE entity_id = :e) AS a "
-                "WHERE effective_at >= :since ORDER BY effective_at, action_id"
-            ),
-            {"e": entity_id, "since": since},
-        ).mappings()
-        return {
-            **dict(holder),
-            "hours": [
-                {
-                    "hour_start": h.hour_start,
-                    "daily_budget": s.major(h.daily_budget, currency),
-                    "spend": s.major(h.spend, currency),
-                    "revenue": s.major(h.revenue, currency),
-                    "status": h.status,
-                }
-                for h in hours
-            ],
-            "actions": [
-                {
-                    **dict(a),
-                    "budget_before": s.major(a["budget_before"], currency),
-                    "budget_after": s.major(a["budget_after"], currency),
-                }
-                for a in acts
-            ],
-        }
+            for a in found.actions
+        ],
+    }
 
 
 # ---- the page: overview, entity table, entity history, approvals ----------------------------

@@ -442,6 +442,9 @@ class EntityAction(BaseModel):
     decision_reason: str | None
     created_at: datetime
     executed_at: datetime | None
+    run_hour: datetime | None = Field(
+        description="The run's data interval start (None: an operator's change)."
+    )
     effective_at: datetime = Field(
         description="Where it sits on the time line (the hour it was decided for)."
     )
