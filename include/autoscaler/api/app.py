@@ -22,7 +22,7 @@ from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from autoscaler.api import schemas as s
 from autoscaler.api.auth import Operator, Reader, actor
@@ -154,12 +154,10 @@ def _evaluation(row: Any, currency: str) -> s.Evaluation:
 
 def _owner(conn: Connection, entity_id: str) -> str:
     """The account a budget holder belongs to, or 404."""
-    account_id = conn.execute(
-        text("SELECT account_id FROM autoscaler.budget_holders WHERE entity_id = :e"), {"e": entity_id}
-    ).scalar()
+    account_id = store_dashboard.holder_account(conn, entity_id)
     if account_id is None:
         raise HTTPException(404, f"no budget holder with id {entity_id}")
-    return str(account_id)
+    return account_id
 
 
 def _decide(conn: Connection, account_id: str, run_hour: datetime, now: datetime) -> Any:
@@ -409,33 +407,8 @@ def dashboard(
     start = start_date or max(end - timedelta(days=6), s.FIRST_DAY)
     if start > end:
         raise HTTPException(422, "start_date: must not be after end_date")
-    params = {"start": start, "end": end, "account": account_id, "mode": mode}
     with _read(request) as conn:
-        actions = conn.execute(
-            text(
-                """
-                SELECT action_type, currency, sum(actions) AS actions, sum(executed) AS executed,
-                       sum(pending) AS pending, sum(budget_increase) AS inc, sum(budget_decrease) AS dec
-                  FROM autoscaler.dashboard_daily
-                 WHERE day BETWEEN :start AND :end AND mode = :mode
-                   AND (CAST(:account AS text) IS NULL OR account_id = :account)
-                 GROUP BY action_type, currency
-                """
-            ),
-            params,
-        ).all()
-        performance = conn.execute(
-            text(
-                """
-                SELECT currency, sum(spend) AS spend, sum(revenue) AS revenue
-                  FROM autoscaler.performance_daily
-                 WHERE day BETWEEN :start AND :end
-                   AND (CAST(:account AS text) IS NULL OR account_id = :account)
-                 GROUP BY currency ORDER BY currency
-                """
-            ),
-            params,
-        ).all()
+        actions, performance = store_dashboard.seed_dashboard(conn, start, end, account_id, mode)
     total = sum(int(r.actions) for r in actions)
     executed = sum(int(r.executed) for r in actions)
     breakdown: Counter[str] = Counter()
@@ -634,18 +607,7 @@ def entity_curve(
 @router.get("/accounts", tags=["entities"], summary="Ad accounts, with their kill-switch state")
 def accounts(request: Request, user: Reader) -> list[dict[str, Any]]:
     with _read(request) as conn:
-        rows = conn.execute(
-            text(
-                """
-                SELECT a.account_id, a.name, a.currency, a.timezone_name,
-                       coalesce(bool_or(p.paused), false) AS paused,
-                       (SELECT count(*) FROM autoscaler.budget_holders h WHERE h.account_id = a.account_id) AS holders
-                  FROM autoscaler.ad_accounts a
-                  LEFT JOIN autoscaler.pause_switches p ON p.scope IN ('all', a.account_id)
-                 GROUP BY a.account_id ORDER BY a.account_id
-                """
-            )
-        ).mappings()
+        rows = store_dashboard.accounts_with_switches(conn)
         return [dict(r) for r in rows]
 
 
@@ -660,17 +622,7 @@ def entities(
 
     with _read(request) as conn:
         get_account(conn, account_id)  # 404 for an account the autoscaler does not know
-        rows = conn.execute(
-            text(
-                """
-                SELECT h.entity_id, h.level, h.campaign_id, h.name, h.daily_budget, h.status, h.locked,
-                       h.lock_reason, a.currency
-                  FROM autoscaler.budget_holders h JOIN autoscaler.ad_accounts a USING (account_id)
-                 WHERE h.account_id = :a ORDER BY h.entity_id LIMIT :limit
-                """
-            ),
-            {"a": account_id, "limit": limit},
-        ).mappings()
+        rows = store_dashboard.holders_of(conn, account_id, limit)
         return [{**dict(r), "daily_budget": s.major(r["daily_budget"], r["currency"])} for r in rows]
 
 
@@ -1046,12 +998,7 @@ def emergency_state(request: Request, user: Reader) -> dict[str, Any]:
     from autoscaler.store.controls import switches
 
     with _read(request) as conn:
-        locked = conn.execute(
-            text(
-                "SELECT entity_id, account_id, locked_by, locked_at, lock_reason FROM autoscaler.budget_holders "
-                "WHERE locked ORDER BY locked_at DESC LIMIT 1000"
-            )
-        ).mappings()
+        locked = store_dashboard.locked_holders(conn)
         return {
             "switches": [s.SwitchOut(**sw.__dict__) for sw in switches(conn)],
             "locked": [dict(r) for r in locked],
@@ -1148,14 +1095,7 @@ def rollback(body: s.RollbackIn, request: Request, user: Operator) -> s.Rollback
         summary = execute_account(services.engine, services.meta(), account_id, only=ids)
         outcomes = dict(summary.outcomes)
         with services.engine.connect() as conn:
-            statuses = dict(
-                conn.execute(
-                    text(
-                        "SELECT action_id, status FROM autoscaler.scaling_actions WHERE action_id = ANY(:ids)"
-                    ),
-                    {"ids": ids},
-                ).all()
-            )
+            statuses = store_dashboard.statuses_of(conn, ids)
     return s.RollbackOut(
         dry_run=body.dry_run,
         outcomes=outcomes,

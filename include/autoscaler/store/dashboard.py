@@ -1,5 +1,6 @@
-"""Reads for the operator's page: the account overview, the entity table, an entity's history,
-the actions list and the approvals queue.
+"""Reads for the operator surface: the page's overview, entity table, entity history, actions
+list and approvals queue, and the seed routes' dashboard, accounts, holders and locks.  The
+API's handlers run no SQL of their own: it is here.
 
 Everything is aggregated, sorted and paginated here, in SQL, so the API returns one page of
 rows however many budget holders and hours an account has (bench/page_api.py measures it).
@@ -9,7 +10,7 @@ Money stays in integer minor units; the API turns it into major units with the c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, RowMapping, text
@@ -442,3 +443,105 @@ def pending_approvals(
             {"account": account_id, "entity": entity_id, "action_type": action_type},
         ).mappings()
     )
+
+
+# ---- the seed's routes (dashboard, accounts, entities, emergency) ---------------------------
+
+
+def holder_account(conn: Connection, entity_id: str) -> str | None:
+    """The account a budget holder belongs to, or None for an unknown holder."""
+    value = conn.execute(
+        text("SELECT account_id FROM autoscaler.budget_holders WHERE entity_id = :e"), {"e": entity_id}
+    ).scalar()
+    return None if value is None else str(value)
+
+
+def seed_dashboard(
+    conn: Connection, start: date, end: date, account_id: str | None, mode: str
+) -> tuple[list[Any], list[Any]]:
+    """The seed dashboard's sums over UTC days start..end: actions by type and currency (from
+    the view dashboard_daily), and delivery by currency (performance_daily)."""
+    params = {"start": start, "end": end, "account": account_id, "mode": mode}
+    actions = conn.execute(
+        text(
+            """
+            SELECT action_type, currency, sum(actions) AS actions, sum(executed) AS executed,
+                   sum(pending) AS pending, sum(budget_increase) AS inc, sum(budget_decrease) AS dec
+              FROM autoscaler.dashboard_daily
+             WHERE day BETWEEN :start AND :end AND mode = :mode
+               AND (CAST(:account AS text) IS NULL OR account_id = :account)
+             GROUP BY action_type, currency
+            """
+        ),
+        params,
+    ).all()
+    performance = conn.execute(
+        text(
+            """
+            SELECT currency, sum(spend) AS spend, sum(revenue) AS revenue
+              FROM autoscaler.performance_daily
+             WHERE day BETWEEN :start AND :end
+               AND (CAST(:account AS text) IS NULL OR account_id = :account)
+             GROUP BY currency ORDER BY currency
+            """
+        ),
+        params,
+    ).all()
+    return list(actions), list(performance)
+
+
+def accounts_with_switches(conn: Connection) -> list[RowMapping]:
+    """Every account with whether a kill switch governs it and how many holders it has."""
+    return list(
+        conn.execute(
+            text(
+                """
+                SELECT a.account_id, a.name, a.currency, a.timezone_name,
+                       coalesce(bool_or(p.paused), false) AS paused,
+                       (SELECT count(*) FROM autoscaler.budget_holders h WHERE h.account_id = a.account_id) AS holders
+                  FROM autoscaler.ad_accounts a
+                  LEFT JOIN autoscaler.pause_switches p ON p.scope IN ('all', a.account_id)
+                 GROUP BY a.account_id ORDER BY a.account_id
+                """
+            )
+        ).mappings()
+    )
+
+
+def holders_of(conn: Connection, account_id: str, limit: int) -> list[RowMapping]:
+    """The account's budget holders by id, with the account's currency."""
+    return list(
+        conn.execute(
+            text(
+                """
+                SELECT h.entity_id, h.level, h.campaign_id, h.name, h.daily_budget, h.status, h.locked,
+                       h.lock_reason, a.currency
+                  FROM autoscaler.budget_holders h JOIN autoscaler.ad_accounts a USING (account_id)
+                 WHERE h.account_id = :a ORDER BY h.entity_id LIMIT :limit
+                """
+            ),
+            {"a": account_id, "limit": limit},
+        ).mappings()
+    )
+
+
+def locked_holders(conn: Connection, limit: int = 1000) -> list[RowMapping]:
+    """Locked holders, most recently locked first."""
+    return list(
+        conn.execute(
+            text(
+                "SELECT entity_id, account_id, locked_by, locked_at, lock_reason FROM autoscaler.budget_holders "
+                "WHERE locked ORDER BY locked_at DESC LIMIT :limit"
+            ),
+            {"limit": limit},
+        ).mappings()
+    )
+
+
+def statuses_of(conn: Connection, action_ids: list[int]) -> dict[int, str]:
+    """The current status of each of these actions."""
+    rows = conn.execute(
+        text("SELECT action_id, status FROM autoscaler.scaling_actions WHERE action_id = ANY(:ids)"),
+        {"ids": action_ids},
+    ).all()
+    return {int(r[0]): str(r[1]) for r in rows}
