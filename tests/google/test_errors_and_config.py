@@ -159,3 +159,37 @@ def test_the_service_account_flow_is_refused_by_name_not_half_used() -> None:
         ValueError, match=r"extra\.impersonated_email: the service-account flow is not supported"
     ):
         GoogleConfig.from_connection(extra)
+
+
+def test_production_extras_build_the_librarys_own_service_for_googles_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from google.oauth2.credentials import Credentials
+
+    from autoscaler.google.client import GoogleClient
+
+    refreshed: list[str] = []
+    monkeypatch.setattr(Credentials, "refresh", lambda self, request: refreshed.append(self.refresh_token))
+    service = GoogleClient(GoogleConfig.from_connection(PRODUCTION)).service("GoogleAdsService")
+    assert type(service).__name__ == "GoogleAdsServiceClient"
+    assert service.transport._host == "googleads.googleapis.com:443"
+    assert refreshed == ["1//r3fr3sh"]  # the library refreshed the token from the connection's
+
+
+def test_a_refresh_token_google_refuses_is_an_auth_error_at_the_first_call_never_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from google.auth.exceptions import RefreshError
+    from google.oauth2.credentials import Credentials
+
+    from autoscaler.google.client import GoogleClient
+    from autoscaler.google.errors import GoogleAuthError
+
+    def refused(self: Credentials, request: object) -> None:
+        raise RefreshError("invalid_grant: Token has been expired or revoked.")  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(Credentials, "refresh", refused)
+    ads = GoogleClient(GoogleConfig.from_connection(PRODUCTION), sleep=lambda _: None)  # no call yet
+    with pytest.raises(GoogleAuthError, match="refresh token was refused"):
+        ads.get_account("1234567890")
+    assert ads.requests_made == 1

@@ -164,10 +164,29 @@ class GoogleClient:
         self.config = config
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._library: GoogleAdsClient | None = None
+        self._services: dict[str, Any] = {}
+        self._currency: dict[str, str] = {}
+        self.requests_made = 0
+        self.waited_seconds = 0.0
+
+    @property
+    def _ads(self) -> GoogleAdsClient:
+        """The library's client, built at first use: for Google's host, building it refreshes the
+        OAuth token (a network call), whose failure is a typed error like any other."""
+        if self._library is None:
+            try:
+                self._library = self._build()
+            except auth_exceptions.GoogleAuthError as exc:
+                raise self._typed(exc) from None
+        return self._library
+
+    def _build(self) -> GoogleAdsClient:
+        config = self.config
         secret = SecretStr.get_secret_value
         login = config.login_customer_id
         if config.endpoint is None:
-            self._ads = GoogleAdsClient.load_from_dict(
+            return GoogleAdsClient.load_from_dict(
                 {
                     "developer_token": secret(config.developer_token),
                     "client_id": config.client_id,
@@ -178,19 +197,15 @@ class GoogleClient:
                 },
                 version=API_VERSION,
             )
-        else:
-            token = secret(config.access_token) if config.access_token else ""
-            self._ads = GoogleAdsClient(
-                Credentials(token=token),  # type: ignore[no-untyped-call]  # no refresh token: the sandbox's token never expires
-                developer_token=secret(config.developer_token),
-                login_customer_id=login,
-                version=API_VERSION,
-                use_proto_plus=True,
-            )
-        self._services: dict[str, Any] = {}
-        self._currency: dict[str, str] = {}
-        self.requests_made = 0
-        self.waited_seconds = 0.0
+        # The sandbox: a fixed bearer token, no refresh token, so nothing is ever refreshed.
+        token = secret(config.access_token) if config.access_token else ""
+        return GoogleAdsClient(
+            Credentials(token=token),  # type: ignore[no-untyped-call]
+            developer_token=secret(config.developer_token),
+            login_customer_id=login,
+            version=API_VERSION,
+            use_proto_plus=True,
+        )
 
     def __repr__(self) -> str:
         return f"GoogleClient(endpoint={self.config.endpoint or 'googleads.googleapis.com'!r}, connection={self.config.connection_id!r})"
@@ -305,6 +320,8 @@ class GoogleClient:
             self.requests_made += 1
             try:
                 return send()
+            except GoogleAdsError as exc:  # already typed (building the library's client)
+                error = exc
             except (
                 GoogleAdsException,
                 core_exceptions.GoogleAPICallError,
@@ -322,11 +339,12 @@ class GoogleClient:
     def search(self, customer_id: str, query: str) -> list[dict[str, Any]]:
         """Every row of a GAQL query (one SearchStream request), each as field path -> value."""
         fields = _fields(query)
-        service = self.service("GoogleAdsService")
 
         def send() -> list[dict[str, Any]]:
             rows: list[dict[str, Any]] = []
-            stream = service.search_stream(customer_id=customer_id, query=query, timeout=self.config.timeout)
+            stream = self.service("GoogleAdsService").search_stream(
+                customer_id=customer_id, query=query, timeout=self.config.timeout
+            )
             for batch in stream:
                 rows.extend(_plain(row, fields) for row in batch.results)
             return rows
@@ -337,10 +355,13 @@ class GoogleClient:
 
     def list_accounts(self) -> list[AccountInfo]:
         """The customers the credentials can reach directly (CustomerService), each read once."""
-        service = self.service("CustomerService")
         names = self._call(
             "ListAccessibleCustomers",
-            lambda: list(service.list_accessible_customers(timeout=self.config.timeout).resource_names),
+            lambda: list(
+                self.service("CustomerService")
+                .list_accessible_customers(timeout=self.config.timeout)
+                .resource_names
+            ),
         )
         return [self.get_account(name.rsplit("/", 1)[-1]) for name in names]
 
@@ -474,9 +495,29 @@ class GoogleClient:
         self, customer_id: str, kind: str, budget_ids: list[str], parts: list[_Part], validate_only: bool
     ) -> list[GoogleAdsError | None]:
         """One mutate request; the error of each operation (None: it landed)."""
+        self.requests_made += 1
+        try:
+            method, request = self._request(customer_id, kind, budget_ids, parts, validate_only)
+            response = method(request=request, timeout=self.config.timeout)
+        except GoogleAdsError as built:  # building the library's client failed
+            return [built] * len(parts)
+        except (
+            GoogleAdsException,
+            core_exceptions.GoogleAPICallError,
+            grpc.RpcError,
+            auth_exceptions.GoogleAuthError,
+        ) as exc:
+            failed = self._typed(exc)  # the whole request failed: every operation with it
+            return [failed] * len(parts)
+        return self._partial(response, len(parts))
+
+    def _request(
+        self, customer_id: str, kind: str, budget_ids: list[str], parts: list[_Part], validate_only: bool
+    ) -> tuple[Callable[..., Any], Any]:
+        """The service method and its request: budget amounts, or campaign statuses."""
+        operations = []
         if kind == "budget":
             service = self.service("CampaignBudgetService")
-            operations = []
             for budget, part in zip(budget_ids, parts, strict=True):
                 op = self._ads.get_type("CampaignBudgetOperation")
                 op.update.resource_name = service.campaign_budget_path(customer_id, budget)
@@ -486,7 +527,6 @@ class GoogleClient:
             method, request_type = service.mutate_campaign_budgets, "MutateCampaignBudgetsRequest"
         else:
             service = self.service("CampaignService")
-            operations = []
             for part in parts:
                 name, status = part.payload
                 op = self._ads.get_type("CampaignOperation")
@@ -500,18 +540,7 @@ class GoogleClient:
         request.operations.extend(operations)
         request.partial_failure = True
         request.validate_only = validate_only
-        self.requests_made += 1
-        try:
-            response = method(request=request, timeout=self.config.timeout)
-        except (
-            GoogleAdsException,
-            core_exceptions.GoogleAPICallError,
-            grpc.RpcError,
-            auth_exceptions.GoogleAuthError,
-        ) as exc:
-            error = self._typed(exc)  # the whole request failed: every operation with it
-            return [error] * len(parts)
-        return self._partial(response, len(parts))
+        return method, request
 
     def _partial(self, response: Any, count: int) -> list[GoogleAdsError | None]:
         """Per-operation errors from a partial-failure response (index from the error location)."""
