@@ -500,3 +500,9 @@ def test_one_world_serves_both_platforms_when_the_sandboxes_share_a_simulator(cl
             budget = ads.list_budget_holders(CUSTOMER)["entity_id"].iloc[0]
             assert ads.apply(CUSTOMER, [BudgetChange(budget, daily_budget=8_800)])[0].ok
             assert meta_sandbox.sandbox.sim.history[-1]["after"] == 8_800
+
+
+def test_the_meta_sandbox_lists_only_the_meta_accounts_of_a_mixed_scenario() -> None:
+    with RunningSandbox(scenario(), seed=3) as meta_sandbox:
+        meta = MetaClient(MetaConfig(access_token="sandbox-token", graph_url=meta_sandbox.url))
+        assert [a.account_id for a in meta.list_accounts()] == ["act_1001"]

@@ -170,7 +170,10 @@ class GraphAPI:
         if node == "me":
             if edge == "adaccounts" and method == "GET":
                 return self._page(
-                    [self._account_obj(a, params) for a in self.sim.accounts], params, path, version
+                    [self._account_obj(a, params) for a in self.sim.accounts if a.platform == "meta"],
+                    params,
+                    path,
+                    version,
                 )
             raise invalid(f"Unsupported request on /me/{edge}")
         if node.startswith("act_"):
