@@ -16,12 +16,13 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from autoscaler.meta import MetaClient
+    from autoscaler.store.accounts import AdAccount
 
 log = logging.getLogger("autoscaler.doctor")
 
@@ -344,7 +345,7 @@ def ask_token(meta: MetaClient) -> TokenFacts:
     )
 
 
-def ask_account(meta: MetaClient, recorded: Any, shadow: bool) -> AccountFacts:
+def ask_account(meta: MetaClient, recorded: AdAccount, shadow: bool) -> AccountFacts:
     """One account as this token sees it: currency, time zone, tasks, and the usage headers."""
     from autoscaler.meta.errors import MetaError, regain_seconds, usage_percent
 
@@ -377,7 +378,7 @@ def doctor_client(meta: MetaClient) -> MetaClient:
 
 def audit_facts(
     engine: Engine, accounts: Sequence[str] | None
-) -> tuple[tuple[str | None, str], list[Any], set[str]]:
+) -> tuple[tuple[str | None, str], list[AdAccount], set[str]]:
     """(schema revision and head, the recorded accounts to check, those whose kill switch is on).
 
     The accounts are those with an enabled rule, or ``accounts`` when given."""
@@ -408,7 +409,7 @@ def gather(
     """Every fact, each failure to learn one recorded as a fact (never raised)."""
     schema: tuple[str | None, str] | None = None
     database_error = None
-    recorded: list[Any] = []
+    recorded: list[AdAccount] = []
     shadow: set[str] = set()
     if engine is not None:
         try:
