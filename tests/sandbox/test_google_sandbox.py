@@ -250,6 +250,7 @@ def test_budgets_are_written_absolutely_in_minor_units(
         CUSTOMER, [BudgetChange(ids[0], daily_budget=12_345), BudgetChange(ids[1], daily_budget=9_999)]
     )
     assert [r.ok for r in results] == [True, True]
+    assert ads.requests_made == 2  # the holders' read told the currency: no account read first
     held = ads.read_budgets(CUSTOMER, ids[:2])
     assert (held[ids[0]]["daily_budget"], held[ids[1]]["daily_budget"]) == (12_345, 9_999)
     assert requests_by_method(google.sandbox, ["MutateCampaignBudgets"]) == {"MutateCampaignBudgets": 1}

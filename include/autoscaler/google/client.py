@@ -384,8 +384,9 @@ class GoogleClient:
     def list_budget_holders(self, customer_id: str) -> pd.DataFrame:
         """Campaign budgets with their campaigns' status and learning state (one streamed query)."""
         rows = self.search(customer_id, HOLDER_QUERY)
-        currency = str(rows[0]["customer.currency_code"]) if rows else self._currency.get(customer_id, "USD")
-        return frames.budget_holders(rows, currency)
+        if rows:
+            self._currency[customer_id] = str(rows[0]["customer.currency_code"])
+        return frames.budget_holders(rows, self._currency.get(customer_id, "USD"))
 
     def holder_insights(
         self, customer_id: str, currency: str, *, time_range: tuple[str, str], hourly: bool = False
@@ -448,7 +449,6 @@ class GoogleClient:
         settled it; an auth error stops everything and is raised after ``on_final`` saw it.
         ``validate_only``: Google checks every operation and applies none (shadow mode).
         """
-        currency = currency or self._currency.get(customer_id) or self.get_account(customer_id).currency
         writes = _Writes(changes, self._parts(customer_id, changes, currency), validate_only)
         pending = writes.parts
         for attempt in range(self.config.max_attempts):
@@ -475,10 +475,16 @@ class GoogleClient:
             )
         return writes.answers()
 
-    def _parts(self, customer_id: str, changes: Sequence[BudgetChange], currency: str) -> list[_Part]:
-        """Each change's operations: its amount in micros, and a status for each of its campaigns."""
+    def _parts(self, customer_id: str, changes: Sequence[BudgetChange], currency: str | None) -> list[_Part]:
+        """Each change's operations: its amount in micros, and a status for each of its campaigns.
+
+        Amounts need the customer's currency (micros per minor unit): given, known from an
+        earlier read, or read once.
+        """
+        if currency is None and any(c.daily_budget is not None for c in changes):
+            currency = self._currency.get(customer_id) or self.get_account(customer_id).currency
         parts = [
-            _Part(i, "budget", frames.minor_to_micros(c.daily_budget, currency))
+            _Part(i, "budget", frames.minor_to_micros(c.daily_budget, str(currency)))
             for i, c in enumerate(changes)
             if c.daily_budget is not None
         ]
