@@ -306,6 +306,16 @@ def examine(facts: Facts) -> list[Check]:
         checks.extend(token_checks(facts.token, facts.now))
     for account in facts.accounts:
         checks.extend(account_checks(account))
+    schema_current = facts.schema is not None and facts.schema[0] == facts.schema[1]
+    if schema_current and facts.token is not None and facts.token.error is None and not facts.accounts:
+        checks.append(
+            Check(
+                "accounts",
+                "warn",
+                "no account has an enabled rule: the hourly DAG has nothing to run for",
+                "autoscaler accounts add act_... --currency ... --timezone ..., then autoscaler rules add RULE.json",
+            )
+        )
     checks.extend(airflow_checks(facts.airflow))
     return checks
 

@@ -171,3 +171,16 @@ def test_the_expiry_notice_says_when_and_how_to_replace_the_token() -> None:
     assert notice.kind == "token"
     assert notice.subject == "the Meta access token expires in 3 days 4 h (2026-11-05 19:00 UTC)"
     assert "password of the Airflow connection meta_ads_default" in notice.body
+
+
+def test_no_account_with_a_rule_warns_that_the_dag_has_nothing_to_do() -> None:
+    facts = Facts(NOW, {"meta_ads_default": None}, schema=("0013", "0013"), token=GOOD_TOKEN)
+    check = by_name(examine(facts), "accounts")
+    assert (check.status, check.detail) == (
+        "warn",
+        "no account has an enabled rule: the hourly DAG has nothing to run for",
+    )
+    with_one = Facts(
+        NOW, {"meta_ads_default": None}, schema=("0013", "0013"), token=GOOD_TOKEN, accounts=(account(),)
+    )
+    assert not any(c.name == "accounts" for c in examine(with_one))
