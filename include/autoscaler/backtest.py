@@ -34,7 +34,6 @@ Wasted spend is spend in entity-hours whose expected return was below 1x.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -655,19 +654,3 @@ def bound(sim: Simulator, first_hour: int, bounds: dict[int, tuple[int, int]]) -
         rounding = 0.5 * np.maximum(gain * np.power(low, e - 1.0) - 1.0, 0.0) * (sim.delivery_rate[k] > 0)
         total += np.maximum(sim.delivery_rate[k] * (gain * np.power(b, e) - b), 0.0) + rounding
     return total
-
-
-def terminal_progress(label: str) -> Callable[[int, int], None] | None:
-    """A one-line progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        width = 30
-        filled = width * done // total
-        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} h")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return show
