@@ -1,4 +1,4 @@
-"""Execute approved actions: absolute writes, checked against what Meta holds now.
+"""Execute approved actions: absolute writes, checked against what the platform holds now.
 
 Under a per-account advisory lock (so two overlapping runs never both write), for each
 approved live action:
@@ -11,22 +11,28 @@ approved live action:
                                              with Meta's answer.
 
 Writes are absolute ("daily_budget = 30000"), never relative, so repeating one is harmless.
+A Google Ads account goes through the same steps with GoogleClient's read-back and writes
+(MutateCampaignBudgets in batches of up to 10,000, with partial failure): execute_account
+takes either client, as the hourly reads do (hourly.holder_metrics).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
 
 from autoscaler.meta import BudgetChange, MetaClient, WriteResult
 from autoscaler.store import actions as store
 from autoscaler.store.actions import Action
+
+if TYPE_CHECKING:  # the google-ads library takes seconds to import: only where it is used
+    from autoscaler.google.client import GoogleClient
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +75,36 @@ def _at_target(action: Action, held: dict[str, Any]) -> bool:
     return budget_ok and status_ok
 
 
-def _drifted(action: Action, held: dict[str, Any]) -> str | None:
+def _drifted(action: Action, held: dict[str, Any], platform: str = "Meta") -> str | None:
     if action.budget_after is not None and held.get("daily_budget") != action.budget_before:
-        return f"Meta holds daily_budget {held.get('daily_budget')}, not {action.budget_before} as decided: changed by someone else"
+        return f"{platform} holds daily_budget {held.get('daily_budget')}, not {action.budget_before} as decided: changed by someone else"
     if action.status_after is not None and held.get("status") != action.status_before:
-        return f"Meta holds status {held.get('status')}, not {action.status_before} as decided: changed by someone else"
+        return f"{platform} holds status {held.get('status')}, not {action.status_before} as decided: changed by someone else"
     return None
+
+
+def _platform(client: MetaClient | GoogleClient) -> str:
+    """The platform's name, as the recorded outcomes say it."""
+    return "Meta" if isinstance(client, MetaClient) else "Google Ads"
+
+
+def _read(client: MetaClient | GoogleClient, account_id: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """What the platform holds now for each entity (Google's calls name the customer too)."""
+    if isinstance(client, MetaClient):
+        return client.read_budgets(ids)
+    return client.read_budgets(account_id, ids)
+
+
+def _apply(
+    client: MetaClient | GoogleClient,
+    account_id: str,
+    changes: list[BudgetChange],
+    on_final: Callable[[list[tuple[int, WriteResult]]], None],
+) -> None:
+    if isinstance(client, MetaClient):
+        client.apply(changes, on_final=on_final)
+    else:
+        client.apply(account_id, changes, on_final)
 
 
 # Writes go out in slices of this many changes (ten batch requests); each batch's outcomes
@@ -115,7 +145,7 @@ class _Outcomes:
 
 
 def execute_account(
-    engine: Engine, client: MetaClient, account_id: str, only: Sequence[int] | None = None
+    engine: Engine, client: MetaClient | GoogleClient, account_id: str, only: Sequence[int] | None = None
 ) -> ExecuteSummary:
     """Write the account's approved live actions (or just those of ``only``, such as a
     rollback's); every outcome is recorded on its action."""
@@ -125,27 +155,38 @@ def execute_account(
             pending = store.approved_live(conn, account_id, only)
         if not pending:
             return summary
-        held = client.read_budgets([a.entity_id for a in pending])
+        held = _read(client, account_id, [a.entity_id for a in pending])
+        platform = _platform(client)
         outcomes = _Outcomes(summary)
         to_write: list[Action] = []
         for action in pending:
             now_held = held.get(action.entity_id)
             if now_held is None:
-                outcomes.add(action, "failed", "Meta no longer returns this entity")
+                outcomes.add(action, "failed", f"{platform} no longer returns this entity")
             elif _at_target(action, now_held):
-                outcomes.add(action, "executed", "Meta already held the target; nothing written", now_held)
-            elif (why := _drifted(action, now_held)) is not None:
+                outcomes.add(
+                    action, "executed", f"{platform} already held the target; nothing written", now_held
+                )
+            elif (why := _drifted(action, now_held, platform)) is not None:
                 outcomes.add(action, "drifted", why, now_held)
             else:
                 to_write.append(action)
         outcomes.record(engine)
         for start in range(0, len(to_write), WRITE_SLICE):
-            _write(engine, client, to_write[start : start + WRITE_SLICE], outcomes)
+            _write(engine, client, account_id, to_write[start : start + WRITE_SLICE], outcomes)
     log.info("%s", summary.line())
     return summary
 
 
-def _write(engine: Engine, client: MetaClient, actions: list[Action], outcomes: _Outcomes) -> None:
+def _write(
+    engine: Engine,
+    client: MetaClient | GoogleClient,
+    account_id: str,
+    actions: list[Action],
+    outcomes: _Outcomes,
+) -> None:
+    platform = _platform(client)
+
     def settled(results: list[tuple[int, WriteResult]]) -> None:
         # Recorded as each batch is answered, before the next request: whatever fails later
         # (an expired token, a crash, a killed worker), every write Meta acknowledged is
@@ -153,7 +194,7 @@ def _write(engine: Engine, client: MetaClient, actions: list[Action], outcomes: 
         for index, result in results:
             action = actions[index]
             if result.ok:
-                outcomes.add(action, "executed", "written to Meta", result.response)
+                outcomes.add(action, "executed", f"written to {platform}", result.response)
             else:
                 error = result.error
                 outcomes.add(action, "failed", str(error), error.as_dict() if error else None)
@@ -161,9 +202,11 @@ def _write(engine: Engine, client: MetaClient, actions: list[Action], outcomes: 
 
     before = client.requests_made
     try:
-        client.apply(
+        _apply(
+            client,
+            account_id,
             [BudgetChange(a.entity_id, daily_budget=a.budget_after, status=a.status_after) for a in actions],
-            on_final=settled,
+            settled,
         )
     finally:
         outcomes.summary.write_requests += client.requests_made - before

@@ -87,13 +87,19 @@ def holder_metrics(
     return client.holder_insights(account_id, currency, time_range=day_range, hourly=hourly)
 
 
+def platform_of(client: MetaClient | GoogleClient) -> str:
+    """The ad_accounts.platform a client reads and writes."""
+    return "meta" if isinstance(client, MetaClient) else "google_ads"
+
+
 def fetch(engine: Engine, client: MetaClient | GoogleClient, run: RunHour, now: datetime) -> dict[str, int]:
-    """Read the account and its budget holders from Meta; record both."""
+    """Read the account and its budget holders from its platform; record both."""
     before = client.requests_made
     info = client.get_account(run.account_id)
     holders = client.list_budget_holders(run.account_id)
+    account = AdAccount(info.account_id, info.currency, info.timezone_name, info.name, platform_of(client))
     with engine.begin() as conn:
-        upsert_account(conn, AdAccount(info.account_id, info.currency, info.timezone_name, info.name))
+        upsert_account(conn, account)
         upsert_budget_holders(conn, run.account_id, holders, now)
     return {"entities": len(holders), "requests": client.requests_made - before}
 

@@ -58,7 +58,16 @@ PlainText = Annotated[str, AfterValidator(storable)]
 #: Who approves, rejects, locks or pauses: one printable line, recorded in the audit trail.
 PersonName = Annotated[PlainText, AfterValidator(_person)]
 # [0-9], not \d: \d matches Arabic-Indic and other digits, which the database refuses.
-AccountId = Annotated[str, Field(pattern=r"^act_[0-9]{1,20}$", examples=["act_123456789"])]
+#: Each platform's account id: a Meta ad account, a Google Ads customer (no dashes).
+PLATFORM_ACCOUNT_IDS: dict[str, tuple[str, str]] = {
+    "meta": (r"act_[0-9]{1,20}", "must be act_ followed by 1 to 20 digits 0-9"),
+    "google_ads": (r"[0-9]{10}", "must be a Google Ads customer id: 10 digits 0-9, without dashes"),
+}
+Platform = Literal["meta", "google_ads"]
+#: Either platform's account id.  Which one an account is on is recorded with it
+#: (ad_accounts.platform), which checks the id against its own platform's form.
+ACCOUNT_ID_PATTERN = "^(" + "|".join(p for p, _ in PLATFORM_ACCOUNT_IDS.values()) + ")$"
+AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN, examples=["act_123456789", "1234567890"])]
 EntityId = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
 ScopeLevel = Literal["account", "campaign", "adset"]
 

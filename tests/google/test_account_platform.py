@@ -1,10 +1,16 @@
-"""The audit schema records each account's platform and checks its id by it (migration 0013)."""
+"""Each account's platform is recorded, and its id checked by it: in Python, and again by the
+audit schema (migrations 0013 and 0014)."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
+
+from autoscaler.rules import ACCOUNT_ID_PATTERN
+from autoscaler.store.accounts import AccountError, AdAccount, get_account, upsert_account, validate_account
 
 pytestmark = pytest.mark.integration
 
@@ -52,3 +58,71 @@ def test_an_id_that_does_not_fit_its_platform_is_refused(
 ) -> None:
     with pytest.raises(IntegrityError, match="ad_accounts_account_id_format"), engine.begin() as conn:
         conn.execute(INSERT, {"account_id": account_id, "platform": platform})
+
+
+def test_the_store_records_and_reads_an_accounts_platform(engine: Engine) -> None:
+    with engine.begin() as conn:
+        upsert_account(conn, AdAccount("1234567890", "EUR", "Europe/Berlin", "Shop", platform="google_ads"))
+        upsert_account(conn, AdAccount("act_77", "USD", "America/Chicago"))
+        assert get_account(conn, "1234567890").platform == "google_ads"
+        assert get_account(conn, "act_77").platform == "meta"
+
+
+@pytest.mark.parametrize(
+    ("account", "says"),
+    [
+        (
+            AdAccount("act_1234567890", "USD", "UTC", platform="google_ads"),
+            "account_id: must be a Google Ads customer id: 10 digits 0-9, without dashes on a google_ads "
+            "account (got 'act_1234567890')",
+        ),
+        (
+            AdAccount("123-456-7890", "USD", "UTC", platform="google_ads"),
+            "account_id: must be a Google Ads customer id: 10 digits 0-9, without dashes (got '123-456-7890')",
+        ),
+        (
+            AdAccount("1234567890", "USD", "UTC"),
+            "account_id: must be act_ followed by 1 to 20 digits 0-9 on a meta account (got '1234567890')",
+        ),
+        (
+            AdAccount("1234567890", "USD", "UTC", platform="tiktok"),
+            "platform: Input should be 'meta' or 'google_ads'",
+        ),
+    ],
+)
+def test_an_account_id_is_checked_against_its_own_platform_in_one_line(account: AdAccount, says: str) -> None:
+    with pytest.raises(AccountError) as raised:
+        validate_account(account)
+    assert str(raised.value).startswith(says)
+    assert "\n" not in str(raised.value)
+
+
+def test_rules_pauses_and_queries_take_either_platforms_account_id() -> None:
+    from autoscaler.airflow.params import accounts_param
+    from autoscaler.api.schemas import PauseIn
+
+    for good in ("act_1", "1234567890"):
+        assert re.fullmatch(ACCOUNT_ID_PATTERN, good)
+        assert PauseIn.model_validate({"scope": good, "reason": "incident"}).scope == good
+    for bad in ("123456789", "act_", "12345678901", "act_١٢٣"):
+        assert not re.fullmatch(ACCOUNT_ID_PATTERN, bad)
+    # The DAG param writes the pattern out (DAG files import it at parse time): the same one.
+    assert accounts_param().schema["items"]["pattern"] == ACCOUNT_ID_PATTERN
+
+
+def test_a_google_ads_customer_can_be_paused_and_its_budgets_acted_on(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(INSERT, {"account_id": "1234567890", "platform": "google_ads"})
+        conn.execute(
+            text(
+                "INSERT INTO autoscaler.pause_switches (scope, paused, reason, changed_by) "
+                "VALUES ('1234567890', true, 'incident', 'ana')"
+            )
+        )
+    with pytest.raises(IntegrityError, match="pause_switches_scope_format"), engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO autoscaler.pause_switches (scope, paused, reason, changed_by) "
+                "VALUES ('123456789', true, 'incident', 'ana')"
+            )
+        )

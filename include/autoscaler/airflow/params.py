@@ -10,6 +10,10 @@ def accounts_param() -> Param:
     return Param(
         [],
         type="array",
-        items={"type": "string", "pattern": "^act_[0-9]{1,20}$"},
-        description="Only these ad accounts (act_<digits>); empty: every account with an enabled rule.",
+        # autoscaler.rules.ACCOUNT_ID_PATTERN, written out: DAG files import this at parse time.
+        items={"type": "string", "pattern": "^(act_[0-9]{1,20}|[0-9]{10})$"},
+        description=(
+            "Only these ad accounts (Meta act_<digits>, Google Ads 10-digit customer ids); "
+            "empty: every account with an enabled rule."
+        ),
     )

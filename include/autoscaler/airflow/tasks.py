@@ -12,17 +12,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
 
 from autoscaler import hourly
 from autoscaler.airflow import notifier
-from autoscaler.airflow.connections import meta_client
+from autoscaler.airflow.connections import google_client, meta_client
 from autoscaler.notify import approval_notice, pause_notice
 from autoscaler.store import actions, runs
 from autoscaler.store.engine import AIRFLOW_CONN_ID, make_engine
 from autoscaler.store.rules import enabled_accounts
+
+if TYPE_CHECKING:
+    from autoscaler.google.client import GoogleClient
+    from autoscaler.meta import MetaClient
 
 log = logging.getLogger("autoscaler.hourly")
 
@@ -257,9 +261,19 @@ def doctor(account_ids: list[str], context: Any) -> list[str]:
     return account_ids
 
 
+def account_client(engine: Engine, account_id: str) -> MetaClient | GoogleClient:
+    """The client of the account's platform (ad_accounts.platform): Meta's through
+    meta_ads_default, Google Ads' through google_ads_default."""
+    from autoscaler.store.accounts import get_account
+
+    with engine.connect() as conn:
+        platform = get_account(conn, account_id).platform
+    return google_client() if platform == "google_ads" else meta_client()
+
+
 def fetch(account_id: str, context: Any) -> dict[str, Any]:
     with _step(context, account_id, "fetch") as (run, engine, state):
-        client = meta_client()
+        client = account_client(engine, account_id)
         counts = hourly.fetch(engine, client, run.step, client.now())
         state["counts"] = {"entities_fetched": counts["entities"]}
         state["summary"] = f"fetched {counts['entities']:,} budget holders in {counts['requests']} requests"
@@ -268,7 +282,7 @@ def fetch(account_id: str, context: Any) -> dict[str, Any]:
 
 def snapshot(account_id: str, context: Any) -> dict[str, Any]:
     with _step(context, account_id, "snapshot") as (run, engine, state):
-        client = meta_client()
+        client = account_client(engine, account_id)
         counts = hourly.snapshot(engine, client, run.step, client.now())
         state["counts"] = {"snapshots_written": counts["snapshots"]}
         kind = "backfilled" if run.step.backfill else "live"
@@ -280,7 +294,7 @@ def snapshot(account_id: str, context: Any) -> dict[str, Any]:
 
 def decide(account_id: str, context: Any) -> dict[str, Any]:
     with _step(context, account_id, "decide") as (run, engine, state):
-        now = meta_client().now()
+        now = account_client(engine, account_id).now()
         deadline = None if run.mode == "shadow" else now + APPROVAL_WINDOW
         counts = hourly.decide_account(engine, run.step, now, deadline)
         with engine.connect() as conn:
@@ -327,7 +341,7 @@ def approvals_settled(account_id: str, context: Any) -> bool:
 
     engine = audit_engine()
     try:
-        meta = meta_client()
+        meta = account_client(engine, account_id)
         with engine.begin() as conn:
             expired = actions.expire_overdue(conn, account_id, meta.now())
         run = task_run(context, account_id, engine)
@@ -368,7 +382,7 @@ def execute(account_id: str, context: Any, step: str = "execute") -> dict[str, A
             state["summary"] = f"nothing written: {run.shadow_reason}"
             state["finished"] = True
             return {"written": 0, "mode": run.mode}
-        summary = execute_account(engine, meta_client(), account_id)
+        summary = execute_account(engine, account_client(engine, account_id), account_id)
         notifier.send(pause_notice(account_id, summary.paused))
         with engine.connect() as conn:
             totals: dict[str, int] = dict(

@@ -27,14 +27,14 @@ from sqlalchemy import Connection, Engine
 from autoscaler.api import schemas as s
 from autoscaler.api.auth import Operator, Reader, actor
 from autoscaler.meta import MetaClient
-from autoscaler.rules import RuleError
+from autoscaler.rules import ACCOUNT_ID_PATTERN, RuleError
 from autoscaler.store import actions as store_actions
 from autoscaler.store import dashboard as store_dashboard
 
 PREFIX = "/api/auto-scaler"
 PAGE_PREFIX = "/auto-scaler"
 EntityIdPath = Annotated[str, PathParam(pattern=r"^[0-9]{1,20}$", description="Campaign or ad set id.")]
-AccountQuery = Annotated[str | None, Query(pattern=r"^act_[0-9]{1,20}$")]
+AccountQuery = Annotated[str | None, Query(pattern=ACCOUNT_ID_PATTERN)]
 EntityQuery = Annotated[str | None, Query(pattern=r"^[0-9]{1,20}$")]
 STATIC = Path(__file__).with_name("static")
 VENDOR = STATIC / "vendor"
@@ -463,7 +463,7 @@ def _currency(conn: Connection, account_id: Any) -> str:
     from autoscaler.store.accounts import get_account
 
     if not isinstance(account_id, str):
-        raise RuleError({"account_id": "is required (act_<digits>)"})
+        raise RuleError({"account_id": "is required (act_<digits>, or a Google Ads customer id)"})
     try:
         return get_account(conn, account_id).currency
     except LookupError:
@@ -615,7 +615,7 @@ def accounts(request: Request, user: Reader) -> list[dict[str, Any]]:
 def entities(
     request: Request,
     user: Reader,
-    account_id: Annotated[str, Query(pattern=r"^act_[0-9]{1,20}$")],
+    account_id: Annotated[str, Query(pattern=ACCOUNT_ID_PATTERN)],
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[dict[str, Any]]:
     from autoscaler.store.accounts import get_account
@@ -664,7 +664,7 @@ StartDay = Annotated[date | None, Query(description="First UTC day (default: 6 d
 EndDay = Annotated[
     date | None, Query(description="Last UTC day, included (default: the day of the account's latest hour).")
 ]
-AccountRequired = Annotated[str, Query(pattern=r"^act_[0-9]{1,20}$")]
+AccountRequired = Annotated[str, Query(pattern=ACCOUNT_ID_PATTERN)]
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:

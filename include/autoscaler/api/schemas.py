@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from autoscaler.money import to_major
-from autoscaler.rules import AccountId, EntityId, PlainText
+from autoscaler.rules import ACCOUNT_ID_PATTERN, AccountId, EntityId, PlainText
 from autoscaler.store.actions import Action
 
 ActionStatus = Literal[
@@ -245,13 +245,17 @@ class LearnIn(Body):
 # ---- emergency controls --------------------------------------------------------------------
 
 
+# A pause switch's scope: every account, or one account of either platform.
+SCOPE_PATTERN = "^(all|" + ACCOUNT_ID_PATTERN.removeprefix("^").removesuffix("$") + ")$"
+
+
 class PauseIn(Body):
-    scope: Annotated[str, Field(pattern=r"^(all|act_[0-9]{1,20})$")] = "all"
+    scope: Annotated[str, Field(pattern=SCOPE_PATTERN)] = "all"
     reason: Reason
 
 
 class ResumeIn(Body):
-    scope: Annotated[str, Field(pattern=r"^(all|act_[0-9]{1,20})$")] = "all"
+    scope: Annotated[str, Field(pattern=SCOPE_PATTERN)] = "all"
     reason: Reason | None = None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -10,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from sqlalchemy import Connection, text
 
 from autoscaler.money import currency_code
-from autoscaler.rules import AccountId, storable
+from autoscaler.rules import PLATFORM_ACCOUNT_IDS, AccountId, Platform, storable
 
 
 class UnknownAccountError(LookupError):
@@ -18,7 +19,7 @@ class UnknownAccountError(LookupError):
 
     def __init__(self, account_id: str) -> None:
         super().__init__(
-            f"unknown ad account {account_id}: record it first (autoscaler accounts add, or a fetch from Meta)"
+            f"unknown ad account {account_id}: record it first (autoscaler accounts add, or a fetch from its platform)"
         )
         self.account_id = account_id
 
@@ -29,6 +30,7 @@ class AdAccount:
     currency: str
     timezone_name: str
     name: str | None = None
+    platform: str = "meta"  # or google_ads: which client reads and writes it
 
 
 class AccountError(ValueError):
@@ -44,10 +46,11 @@ def _zone(value: str) -> str:
 
 
 class _AccountIn(BaseModel):
-    """The one schema an account is checked against, from Meta, the CLI or a test."""
+    """The one schema an account is checked against, from Meta, Google Ads, the CLI or a test."""
 
     model_config = ConfigDict(strict=True)
 
+    platform: Platform
     account_id: AccountId
     currency: Annotated[str, AfterValidator(currency_code)]
     timezone_name: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_zone)]
@@ -56,8 +59,16 @@ class _AccountIn(BaseModel):
     name: Annotated[str, Field(max_length=200), AfterValidator(storable)] | None = None
 
 
+def _id_rule(platform: str) -> str:
+    return PLATFORM_ACCOUNT_IDS.get(platform, PLATFORM_ACCOUNT_IDS["meta"])[1]
+
+
 def validate_account(account: AdAccount) -> None:
-    """Raise AccountError (a ValueError) naming the field when an account cannot be stored."""
+    """Raise AccountError (a ValueError) naming the field when an account cannot be stored.
+
+    The account id is checked against its own platform's form (a Meta id on a Google Ads
+    account is refused), as the database's ad_accounts_account_id_format does again.
+    """
     try:
         _AccountIn.model_validate(account.__dict__)
     except ValidationError as exc:
@@ -67,12 +78,15 @@ def validate_account(account: AdAccount) -> None:
         if error["type"] == "value_error":  # our own validators say what they got
             raise AccountError(f"{field}: {why}") from None
         if error["type"] == "string_pattern_mismatch" and field == "account_id":
-            why = "must be act_ followed by 1 to 20 digits 0-9"
+            why = _id_rule(account.platform)
         elif error["type"] == "string_too_long":
             why = f"must be at most {error['ctx']['max_length']} characters, got {len(error['input']):,}"
             raise AccountError(f"{field}: {why}") from None
         shown = repr(error["input"]) if len(repr(error["input"])) <= 60 else repr(error["input"])[:57] + "..."
         raise AccountError(f"{field}: {why} (got {shown})") from None
+    pattern, rule = PLATFORM_ACCOUNT_IDS[account.platform]
+    if not re.fullmatch(pattern, account.account_id):
+        raise AccountError(f"account_id: {rule} on a {account.platform} account (got {account.account_id!r})")
 
 
 def upsert_account(conn: Connection, account: AdAccount) -> None:
@@ -81,8 +95,8 @@ def upsert_account(conn: Connection, account: AdAccount) -> None:
     conn.execute(
         text(
             """
-            INSERT INTO autoscaler.ad_accounts (account_id, name, currency, timezone_name)
-            VALUES (:account_id, :name, :currency, :timezone_name)
+            INSERT INTO autoscaler.ad_accounts (account_id, name, currency, timezone_name, platform)
+            VALUES (:account_id, :name, :currency, :timezone_name, :platform)
             ON CONFLICT (account_id) DO UPDATE
                SET name = coalesce(EXCLUDED.name, ad_accounts.name),
                    currency = EXCLUDED.currency,
@@ -98,6 +112,7 @@ def upsert_account(conn: Connection, account: AdAccount) -> None:
             "name": account.name,
             "currency": account.currency.upper(),
             "timezone_name": account.timezone_name,
+            "platform": account.platform,
         },
     )
 
@@ -106,7 +121,7 @@ def get_account(conn: Connection, account_id: str) -> AdAccount:
     """The recorded account; UnknownAccountError if there is none."""
     row = conn.execute(
         text(
-            "SELECT account_id, currency, timezone_name, name FROM autoscaler.ad_accounts "
+            "SELECT account_id, currency, timezone_name, name, platform FROM autoscaler.ad_accounts "
             "WHERE account_id = :account_id"
         ),
         {"account_id": account_id},
@@ -114,5 +129,9 @@ def get_account(conn: Connection, account_id: str) -> AdAccount:
     if row is None:
         raise UnknownAccountError(account_id)
     return AdAccount(
-        account_id=row.account_id, currency=row.currency, timezone_name=row.timezone_name, name=row.name
+        account_id=row.account_id,
+        currency=row.currency,
+        timezone_name=row.timezone_name,
+        name=row.name,
+        platform=row.platform,
     )

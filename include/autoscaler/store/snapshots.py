@@ -18,6 +18,7 @@ import pandas as pd
 import psycopg
 from sqlalchemy import Connection, Engine, text
 
+from autoscaler.rules import ACCOUNT_ID_PATTERN
 from autoscaler.store import pgcopy
 from autoscaler.store.frames import to_frame
 
@@ -108,7 +109,12 @@ def validate_frame(frame: pd.DataFrame) -> None:
     for column in ("hour_start", "observed_at", "local_date", "revenue_source"):
         _fail(column, "must not be empty", frame, frame[column].isna())
     _fail("entity_id", "must be a Meta id (digits)", frame, _mismatch(entity_codes, entities, r"[0-9]{1,20}"))
-    _fail("account_id", "must be act_<digits>", frame, _mismatch(account_codes, accounts, r"act_[0-9]{1,20}"))
+    _fail(
+        "account_id",
+        "must be act_<digits> (Meta) or a 10-digit customer id (Google Ads)",
+        frame,
+        _mismatch(account_codes, accounts, ACCOUNT_ID_PATTERN.strip("^$")),
+    )
     hours = pd.to_datetime(frame["hour_start"], utc=True)
     _fail("hour_start", "must be the start of a UTC hour", frame, hours != hours.dt.floor("h"))
     for column in _COUNTS:
