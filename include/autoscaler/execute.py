@@ -88,7 +88,9 @@ def _platform(client: MetaClient | GoogleClient) -> str:
     return "Meta" if isinstance(client, MetaClient) else "Google Ads"
 
 
-def _read(client: MetaClient | GoogleClient, account_id: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+def read_held(
+    client: MetaClient | GoogleClient, account_id: str, ids: list[str]
+) -> dict[str, dict[str, Any]]:
     """What the platform holds now for each entity (Google's calls name the customer too)."""
     if isinstance(client, MetaClient):
         return client.read_budgets(ids)
@@ -155,7 +157,7 @@ def execute_account(
             pending = store.approved_live(conn, account_id, only)
         if not pending:
             return summary
-        held = _read(client, account_id, [a.entity_id for a in pending])
+        held = read_held(client, account_id, [a.entity_id for a in pending])
         platform = _platform(client)
         outcomes = _Outcomes(summary)
         to_write: list[Action] = []

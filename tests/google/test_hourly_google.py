@@ -13,12 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, get_args
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from autoscaler.airflow import notifier, tasks
+from autoscaler.api.app import Services, create_app
+from autoscaler.api.auth import Operator, Reader
 from autoscaler.google.client import GoogleClient, GoogleConfig
 from autoscaler.meta import MetaClient, MetaConfig
 from autoscaler.notify import Notice
@@ -272,6 +275,42 @@ def test_a_google_ads_account_runs_the_hourly_steps_beside_a_meta_one(world: Wor
     }
     # Each account's tasks built its own platform's client, never the other's.
     assert world.clients_built.count("google_ads") == world.clients_built.count("meta") + 1
+
+
+def held(world: World) -> dict[str, tuple[int, str]]:
+    """What Google Ads holds for each budget now: (daily budget in cents, status)."""
+    ids = world.google.list_budget_holders(CUSTOMER)["entity_id"].astype(str).tolist()
+    return {e: (h["daily_budget"], h["status"]) for e, h in world.google.read_budgets(CUSTOMER, ids).items()}
+
+
+class _Ops:
+    def get_name(self) -> str:
+        return "ops"
+
+
+def test_the_apis_rollback_undoes_a_google_ads_hour_through_the_library(world: World) -> None:
+    last = run_hours(world, (CUSTOMER,))
+    tasks.decide(CUSTOMER, context(last))
+    before = held(world)
+    with world.engine.begin() as conn:
+        for action in actions.list_actions(conn, account_id=CUSTOMER, status="pending_approval", limit=1000):
+            actions.approve(conn, action.action_id, by="ana", reason="looks right", now=world.google.now())
+    assert tasks.execute(CUSTOMER, context(last))["executed"] > 0
+    assert held(world) != before
+
+    def no_meta() -> MetaClient:
+        raise AssertionError("a Google Ads account's rollback never builds Meta's client")
+
+    app = create_app(Services(engine=world.engine, meta=no_meta, google=lambda: world.google))
+    for dependency in (Reader, Operator):
+        app.dependency_overrides[get_args(dependency)[1].dependency] = _Ops
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.post(
+            "/rollback", json={"account_id": CUSTOMER, "since": START.isoformat(), "reason": "bad hour"}
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outcomes"] == {"executed": len(answer.json()["compensations"])}
+    assert held(world) == before
 
 
 def test_a_paused_google_ads_account_decides_in_shadow_and_writes_nothing(world: World) -> None:

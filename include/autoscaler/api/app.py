@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
@@ -30,6 +30,9 @@ from autoscaler.meta import MetaClient
 from autoscaler.rules import ACCOUNT_ID_PATTERN, RuleError
 from autoscaler.store import actions as store_actions
 from autoscaler.store import dashboard as store_dashboard
+
+if TYPE_CHECKING:  # the google-ads library takes seconds to import: only where it is used
+    from autoscaler.google.client import GoogleClient
 
 PREFIX = "/api/auto-scaler"
 PAGE_PREFIX = "/auto-scaler"
@@ -67,16 +70,33 @@ def _configured_meta() -> MetaClient:
     return MetaClient(MetaConfig.from_connection(conn.password, conn.extra_dejson, META_CONN_ID))
 
 
+def _configured_google() -> GoogleClient:
+    """The Google Ads client from the ``google_ads_default`` connection, as the API server sees it."""
+    from airflow.models.connection import Connection as AirflowConnection
+
+    from autoscaler.airflow.connections import GOOGLE_CONN_ID
+    from autoscaler.google.client import GoogleClient, GoogleConfig
+
+    conn = AirflowConnection.get_connection_from_secrets(GOOGLE_CONN_ID)
+    return GoogleClient(GoogleConfig.from_connection(conn.extra_dejson, GOOGLE_CONN_ID))
+
+
 class Services:
-    """What the routes need from outside: the audit database and Meta (replaceable in tests)."""
+    """What the routes need from outside: the audit database, Meta and Google Ads (replaceable in tests)."""
 
     def __init__(
         self,
         engine: Engine | None = None,
         meta: Callable[[], MetaClient] = _configured_meta,
+        google: Callable[[], GoogleClient] = _configured_google,
     ) -> None:
         self._engine = engine
         self.meta = meta
+        self.google = google
+
+    def client_for(self, platform: str) -> MetaClient | GoogleClient:
+        """The client of an account's platform (ad_accounts.platform)."""
+        return self.google() if platform == "google_ads" else self.meta()
 
     @property
     def engine(self) -> Engine:
@@ -1057,7 +1077,8 @@ def _lock(request: Request, entity_id: str, *, locked: bool, by: str, reason: st
 def rollback(body: s.RollbackIn, request: Request, user: Operator) -> s.RollbackOut:
     from autoscaler import rollback as planner
     from autoscaler.airflow.tasks import variable_paused
-    from autoscaler.execute import execute_account
+    from autoscaler.execute import execute_account, read_held
+    from autoscaler.store.accounts import get_account
     from autoscaler.store.controls import is_paused
 
     if (body.account_id is None) == (body.entity_id is None):
@@ -1082,7 +1103,12 @@ def rollback(body: s.RollbackIn, request: Request, user: Operator) -> s.Rollback
         )
         earlier = store_actions.rollbacks_of(conn, [p.compensates_action_id for p in planned])
         fresh = [p for p in planned if p.compensates_action_id not in earlier]
-        held = services.meta().read_budgets([p.entity_id for p in fresh]) if fresh else {}
+        platform = get_account(conn, account_id).platform
+        held = (
+            read_held(services.client_for(platform), account_id, [p.entity_id for p in fresh])
+            if fresh
+            else {}
+        )
         plans, skipped = planner.drop_done(planned, earlier, held)
         ids = (
             []
@@ -1092,7 +1118,7 @@ def rollback(body: s.RollbackIn, request: Request, user: Operator) -> s.Rollback
     outcomes: dict[str, int] = {}
     statuses: dict[int, str] = {}
     if ids:
-        summary = execute_account(services.engine, services.meta(), account_id, only=ids)
+        summary = execute_account(services.engine, services.client_for(platform), account_id, only=ids)
         outcomes = dict(summary.outcomes)
         with services.engine.connect() as conn:
             statuses = store_dashboard.statuses_of(conn, ids)
