@@ -432,7 +432,12 @@ def gather(
         client = doctor_client(meta)
         token = ask_token(client)
         if token.error is None:
-            checked = [ask_account(client, r, shadow=kill_switch or r.account_id in shadow) for r in recorded]
+            # Meta's token answers for Meta accounts only (Google Ads accounts: not checked yet).
+            checked = [
+                ask_account(client, r, shadow=kill_switch or r.account_id in shadow)
+                for r in recorded
+                if r.platform == "meta"
+            ]
     return Facts(now, connections, schema, database_error, token, tuple(checked), airflow)
 
 

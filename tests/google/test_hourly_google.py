@@ -277,6 +277,23 @@ def test_a_google_ads_account_runs_the_hourly_steps_beside_a_meta_one(world: Wor
     assert world.clients_built.count("google_ads") == world.clients_built.count("meta") + 1
 
 
+def test_the_runs_doctor_checks_meta_accounts_with_metas_token_and_leaves_google_ads_ones_alone(
+    world: World,
+) -> None:
+    from autoscaler import doctor
+
+    facts = doctor.gather(
+        world.meta.now(),
+        {doctor.META_CONN_ID: None, doctor.DB_CONN_ID: None},
+        world.engine,
+        world.meta,
+        doctor.AirflowFacts(unknown="not asked here"),
+        accounts=[CUSTOMER, META],
+    )
+    assert [a.account_id for a in facts.accounts] == [META]
+    assert not [c.line() for c in doctor.failures(doctor.examine(facts)) if CUSTOMER in c.line()]
+
+
 def held(world: World) -> dict[str, tuple[int, str]]:
     """What Google Ads holds for each budget now: (daily budget in cents, status)."""
     ids = world.google.list_budget_holders(CUSTOMER)["entity_id"].astype(str).tolist()
