@@ -39,11 +39,13 @@ ACTION_STATUSES = (
 
 
 def _account_id(value: str) -> str:
-    """argparse type: act_ and 1-20 ASCII digits, as the database keeps them."""
+    """argparse type: act_ and 1-20 ASCII digits (Meta) or 10 (Google Ads), as the database keeps them."""
     import re
 
-    if not re.fullmatch(r"act_[0-9]{1,20}", value):
-        raise argparse.ArgumentTypeError(f"must be act_ followed by 1 to 20 digits 0-9, got {value!r}")
+    if not re.fullmatch(r"act_[0-9]{1,20}|[0-9]{10}", value):
+        raise argparse.ArgumentTypeError(
+            f"must be act_ followed by 1 to 20 digits 0-9, or a 10-digit Google Ads customer id, got {value!r}"
+        )
     return value
 
 
@@ -229,7 +231,9 @@ def _audit_db(args: argparse.Namespace) -> Iterator[Engine]:
 def _accounts_add(args: argparse.Namespace) -> int:
     from autoscaler.store.accounts import AdAccount, upsert_account, validate_account
 
-    account = AdAccount(args.account_id, args.currency.strip().upper(), args.timezone, args.name)
+    account = AdAccount(
+        args.account_id, args.currency.strip().upper(), args.timezone, args.name, args.platform
+    )
     validate_account(account)  # before the database is even started: one line naming the field
     with _audit_db(args) as engine, engine.begin() as conn:
         upsert_account(conn, account)
@@ -796,7 +800,15 @@ def build_parser() -> argparse.ArgumentParser:
         dest="accounts_command", required=True
     )
     p = add(accounts, "add", _accounts_add, "record an ad account with its currency and time zone")
-    p.add_argument("account_id", help="act_<digits>")
+    p.add_argument(
+        "account_id", help="act_<digits> (Meta), or a 10-digit customer id without dashes (Google Ads)"
+    )
+    p.add_argument(
+        "--platform",
+        choices=("meta", "google_ads"),
+        default="meta",
+        help="the account's platform (default: meta)",
+    )
     p.add_argument("--currency", required=True, help="ISO 4217 code, e.g. USD or JPY")
     p.add_argument("--timezone", required=True, help="IANA time zone, e.g. America/New_York")
     p.add_argument("--name")

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 
 from autoscaler.rules import ACCOUNT_ID_PATTERN
@@ -126,3 +127,22 @@ def test_a_google_ads_customer_can_be_paused_and_its_budgets_acted_on(engine: En
                 "VALUES ('123456789', true, 'incident', 'ana')"
             )
         )
+
+
+def test_the_command_line_records_a_google_ads_account_and_refuses_a_meta_id_for_one(
+    db_url: URL, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from autoscaler.cli import main
+
+    url = db_url.render_as_string(hide_password=False)
+    add = ("accounts", "add", "--platform", "google_ads", "--currency", "EUR", "--timezone", "Europe/Berlin")
+    assert main([*add, "1234567890", "--url", url]) == 0
+    assert capsys.readouterr().out == "recorded 1234567890 (EUR, Europe/Berlin)\n"
+    assert main([*add, "act_7", "--url", url]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "autoscaler: error: account_id: must be a Google Ads customer id: 10 digits 0-9, without dashes "
+        "on a google_ads account (got 'act_7')"
+    ]
+    with engine.connect() as conn:
+        assert get_account(conn, "1234567890").platform == "google_ads"
+        assert conn.execute(text("SELECT count(*) FROM autoscaler.ad_accounts")).scalar_one() == 1
