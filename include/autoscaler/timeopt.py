@@ -6,7 +6,7 @@ enables it and its profile is confident enough, or it still has a base from earl
 * the performance decision was taken on the **base** budget, so scaling moves the base;
 * the budget Meta should hold for the local hour now running is
   ``round(base x clip(multiplier, rule's min, max))``, clamped to the rule's min/max budget;
-  at local midnight (hour 0) it is the base itself: each local day starts from the base;
+  at local midnight (hour 0) that goal is the base itself: each local day heads back to it;
 * what Meta holds moves by at most TIME_STEP an hour toward that goal, a performance change
   included (Meta may restart learning after an edit of about 20%): a big swing takes a few
   hours, and the base moves at once;
@@ -70,8 +70,13 @@ def plan_hour(decided: pd.DataFrame) -> pd.DataFrame:
     goal = target
     # (The 1e-6 keeps 23,000 x 1.15 = 26,450 from flooring to 26,449 in binary floating point.)
     lowest, highest = np.ceil(held * (1 - TIME_STEP) - 1e-6), np.floor(held * (1 + TIME_STEP) + 1e-6)
-    walked = np.clip(goal, lowest, highest).astype(np.int64)
-    target = walked
+    walked = np.clip(goal, lowest, highest)
+    # The rule's limits are hard: a holder Meta holds outside them is brought inside at once.
+    target = np.clip(
+        walked,
+        out["min_daily_budget"].to_numpy(dtype=float, na_value=1.0),
+        out["max_daily_budget"].to_numpy(dtype=float, na_value=np.inf),
+    ).astype(np.int64)
 
     active = out["status"].astype(str).to_numpy() == "ACTIVE" if "status" in out else np.ones(len(out), bool)
     locked = out["locked"].fillna(False).to_numpy(dtype=bool) if "locked" in out else np.zeros(len(out), bool)

@@ -101,6 +101,13 @@ def test_at_local_midnight_the_base_is_restored() -> None:
     assert "back toward its base $200.00/day, at most 15% an hour" in time_reasoning(far, "USD")
 
 
+def test_the_rules_limits_are_hard_even_for_a_walked_budget() -> None:
+    below = plan(row(applies=False, held=10_000, base=20_000, min_daily_budget=15_000)).iloc[0]
+    assert (below["time_action"], below["target"]) == ("time_restore", 15_000)  # not 11,500
+    above = plan(row(held=40_000, base=20_000, multiplier=1.0, max_daily_budget=30_000)).iloc[0]
+    assert above["target"] == 30_000  # not 34,000
+
+
 def test_without_a_confident_profile_a_base_left_from_earlier_is_restored() -> None:
     p = plan(row(applies=False, held=23_000, base=20_000)).iloc[0]
     assert (p["time_action"], p["target"]) == ("time_restore", 20_000)
