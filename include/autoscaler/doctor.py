@@ -189,6 +189,21 @@ def _duration(left: timedelta) -> str:
     )
 
 
+def by_account(
+    failed: Sequence[Check], account_ids: Sequence[str]
+) -> tuple[list[Check], dict[str, list[Check]]]:
+    """Failures split into the general ones and each account's own (named by its id first)."""
+    own: dict[str, list[Check]] = {}
+    general = []
+    for check in failed:
+        owner = check.name.split(" ", 1)[0]
+        if owner in account_ids:
+            own.setdefault(owner, []).append(check)
+        else:
+            general.append(check)
+    return general, own
+
+
 def account_checks(account: AccountFacts) -> list[Check]:
     """Reachable, writable unless in shadow mode, currency and time zone as recorded, usage."""
     name = account.account_id

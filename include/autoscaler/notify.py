@@ -29,7 +29,7 @@ MAX_LISTED = 10
 
 @dataclass(frozen=True)
 class Notice:
-    kind: str  # "approval", "pause", "failure" or "token"
+    kind: str  # "approval", "pause", "failure", "token" or "doctor"
     subject: str
     body: str
 
@@ -85,6 +85,19 @@ def token_expiry_notice(connection_id: str, expires_at: datetime, now: datetime)
         "with ads_read and ads_management (Business settings > Users > System users > Generate new "
         f"token) and set it as the password of the Airflow connection {connection_id}; "
         "then `autoscaler doctor` shows its new expiry.",
+    )
+
+
+def doctor_notice(account_id: str, failed: Sequence[str]) -> Notice:
+    """An account the hourly run skipped because its own doctor checks failed (others ran)."""
+    return Notice(
+        "doctor",
+        f"{account_id}: skipped this hour, {len(failed)} check(s) failed",
+        "Nothing was read from or written to Meta for it; the other accounts ran.\n"
+        + "\n".join(failed)
+        + "\n`autoscaler doctor --account "
+        + account_id
+        + "` shows the same checks.",
     )
 
 

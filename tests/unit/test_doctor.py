@@ -13,6 +13,7 @@ from autoscaler.doctor import (
     TokenFacts,
     account_checks,
     airflow_checks,
+    by_account,
     examine,
     expiring_soon,
     failures,
@@ -184,3 +185,19 @@ def test_no_account_with_a_rule_warns_that_the_dag_has_nothing_to_do() -> None:
         NOW, {"meta_ads_default": None}, schema=("0013", "0013"), token=GOOD_TOKEN, accounts=(account(),)
     )
     assert not any(c.name == "accounts" for c in examine(with_one))
+
+
+def test_one_accounts_failures_are_its_own_and_the_tokens_are_everyones() -> None:
+    failed = failures(
+        [
+            *account_checks(account(currency="EUR")),
+            *account_checks(account(account_id="act_1002", tasks=("ANALYZE",))),
+            *token_checks(TokenFacts(error="expired"), NOW),
+        ]
+    )
+    general, own = by_account(failed, ["act_1001", "act_1002", "act_1003"])
+    assert [c.name for c in general] == ["token"]  # fails the run: no account can be read
+    assert {a: [c.name for c in checks] for a, checks in own.items()} == {
+        "act_1001": ["act_1001 currency"],
+        "act_1002": ["act_1002 write access"],
+    }  # skipped with a notice while act_1003 runs

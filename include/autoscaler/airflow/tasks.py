@@ -201,18 +201,19 @@ def accounts_to_run(context: Any) -> list[str]:
 def doctor(account_ids: list[str], context: Any) -> list[str]:
     """The checks of ``autoscaler doctor`` for this run's accounts, before any of them starts.
 
-    A failed check fails the run at once, without retries (a missing permission does not fix
-    itself), naming every failure and its fix, except a refused token, which the task's
+    A failed general check fails the run at once, without retries (a missing permission does
+    not fix itself), naming every failure and its fix, except a refused token, which the task's
     retries give time to be replaced; warnings go to the task log.  A token that
     expires within 7 days sends a notice, once a day (the UTC day's first run) and at every
-    run in its last 24 hours.  Returns the accounts, for the per-account runs.
+    run in its last 24 hours.  An account whose own checks fail is skipped with a notice while
+    the others run.  Returns the accounts to run, for the per-account runs.
     """
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowFailException
 
     from autoscaler import doctor as dr
     from autoscaler.airflow.connections import meta_config
-    from autoscaler.notify import token_expiry_notice
+    from autoscaler.notify import doctor_notice, token_expiry_notice
 
     found = dr.resolve((dr.META_CONN_ID,), meta_config) | dr.resolve(
         (dr.DB_CONN_ID,), BaseHook.get_connection
@@ -249,7 +250,13 @@ def doctor(account_ids: list[str], context: Any) -> list[str]:
         if _run_hour(context).hour == 0 or token.expires_at - now <= timedelta(hours=24):
             notifier.send(token_expiry_notice(dr.META_CONN_ID, token.expires_at, now))
     failed = dr.failures(checks)
-    if failed:
+    # One account's own failure (its permission, currency, time zone) skips that account, with
+    # a notice, and lets the others run: stopping every account would also stop their approved
+    # writes and their time-of-day restores.  Anything else (connections, token, schema) fails
+    # the run, and so does every account failing.
+    general, by_account = dr.by_account(failed, account_ids)
+    runnable = [a for a in account_ids if a not in by_account]
+    if general or (by_account and not runnable):
         message = f"doctor: {len(failed)} check(s) failed; nothing was read or written:\n" + "\n".join(
             c.line() for c in failed
         )
@@ -258,7 +265,11 @@ def doctor(account_ids: list[str], context: Any) -> list[str]:
             # operator those minutes before the run fails.
             raise DoctorFailedError(message)
         raise AirflowFailException(message)  # a permission or a setting does not fix itself
-    return account_ids
+    for account_id, own in by_account.items():
+        lines = [c.line() for c in own]
+        log.error("doctor: %s skipped this hour:\n%s", account_id, "\n".join(lines))
+        notifier.send(doctor_notice(account_id, lines))
+    return runnable
 
 
 def account_client(engine: Engine, account_id: str) -> MetaClient | GoogleClient:
