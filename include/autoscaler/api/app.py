@@ -755,6 +755,10 @@ def overview(
         start, end = _period(conn, account_id, start_date, end_date)
         found = store_dashboard.overview(conn, account_id, start, end)
         switches = store_dashboard.switches_for(conn, account_id)
+    from autoscaler.airflow.tasks import variable_paused
+
+    # The Airflow Variable kill switch puts every account in shadow mode, beside the table's.
+    variable = variable_paused()
     currency = account.currency
     kinds: dict[str, list[Any]] = {}
     for row in found.actions:
@@ -784,7 +788,8 @@ def overview(
             for d in found.days
         ],
         switches=[s.SwitchOut(**dict(sw)) for sw in switches],
-        paused=any(bool(sw["paused"]) for sw in switches),
+        paused=variable or any(bool(sw["paused"]) for sw in switches),
+        variable_paused=variable,
     )
 
 
@@ -951,7 +956,7 @@ def entity_history(
 
 # Money columns the page's rows convert to major units (never passed through as minor).
 _MONEY = {"budget_before", "budget_after", "target_budget"}
-_MONEY_ROAS = {*_MONEY, "roas"}
+_MONEY_ROAS = {*_MONEY, "base_before", "base_after", "roas"}
 
 
 @router.get(
@@ -970,7 +975,12 @@ def approvals(
     items = []
     for r in rows:
         currency = str(r["currency"])
-        before, after = r["budget_before"], r["budget_after"]
+        # Under time optimisation the hour's write is one step of the change; the base is what
+        # the answer commits to, and what the later hours walk toward without asking again.
+        based = r["base_before"] is not None and r["base_after"] is not None
+        before, after = (
+            (r["base_before"], r["base_after"]) if based else (r["budget_before"], r["budget_after"])
+        )
         changed = before is not None and after is not None
         deadline = r["approval_deadline"]
         items.append(
@@ -978,8 +988,10 @@ def approvals(
                 **{
                     name: r[name] for name in s.Approval.model_fields if name in r and name not in _MONEY_ROAS
                 },
-                budget_before=s.major(before, currency),
-                budget_after=s.major(after, currency),
+                budget_before=s.major(r["budget_before"], currency),
+                budget_after=s.major(r["budget_after"], currency),
+                base_before=s.major(r["base_before"], currency),
+                base_after=s.major(r["base_after"], currency),
                 roas=None if r["roas"] is None else float(r["roas"]),
                 change=s.major(after - before, currency) if changed else None,
                 change_percent=round(100 * (after - before) / before, 2) if changed else None,
@@ -1001,7 +1013,8 @@ def approve_bulk(body: s.BulkApproveIn, request: Request, user: Operator) -> s.B
     # One transaction: if any of them cannot be answered (already answered, expired), none is,
     # and the 409 names it; the operator confirmed a set, not a part of it.
     with _write(request) as conn:
-        for action_id in dict.fromkeys(body.action_ids):
+        # In id order: two overlapping bulk answers lock their rows in the same order (no deadlock).
+        for action_id in sorted(set(body.action_ids)):
             if body.approve:
                 action = store_actions.approve(conn, action_id, by=by, reason=body.reason, now=now)
             else:

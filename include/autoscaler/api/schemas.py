@@ -367,7 +367,10 @@ class OverviewOut(BaseModel):
     avg_roas: float | None = Field(description="Portfolio ROAS: revenue / spend over the period.")
     days: list[OverviewDay]
     switches: list[SwitchOut] = Field(description="The kill switches that govern the account.")
-    paused: bool
+    paused: bool = Field(description="Decisions are simulated: a switch above, or the Airflow Variable.")
+    variable_paused: bool = Field(
+        description="The Airflow Variable kill switch (autoscaler_paused) is on, for every account."
+    )
 
 
 class SparkPoint(BaseModel):
@@ -488,8 +491,16 @@ class Approval(BaseModel):
     action_type: str
     currency: str
     budget_before: Decimal | None
-    budget_after: Decimal | None
-    change: Decimal | None = Field(description="budget_after - budget_before.")
+    budget_after: Decimal | None = Field(description="What Meta will hold after this hour's write.")
+    base_before: Decimal | None = Field(
+        description="Under time optimisation, the base daily budget the decision moves (the hour's "
+        "budget walks toward base x the hour's multiplier, at most 15% an hour); null otherwise."
+    )
+    base_after: Decimal | None
+    change: Decimal | None = Field(
+        description="The change the answer commits to: base_after - base_before under time "
+        "optimisation, else budget_after - budget_before."
+    )
     change_percent: float | None
     status_before: str | None
     status_after: str | None

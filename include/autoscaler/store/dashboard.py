@@ -426,7 +426,8 @@ def pending_approvals(
             text(
                 """
                 SELECT a.action_id, a.account_id, a.entity_id, a.entity_level, a.action_type, a.currency,
-                       a.budget_before, a.budget_after, a.status_before, a.status_after, a.reasoning,
+                       a.budget_before, a.budget_after, a.base_before, a.base_after,
+                       a.status_before, a.status_after, a.reasoning,
                        a.approval_deadline, a.created_at, a.run_hour, a.roas,
                        h.name AS entity_name, h.campaign_id, c.name AS campaign_name
                   FROM autoscaler.scaling_actions a

@@ -99,7 +99,9 @@ function windowParams() { return {start_date: $("#start").value, end_date: $("#e
 function renderSwitch(overview) {
   const on = overview.switches.filter((s) => s.paused);
   const last = overview.switches[0];
-  $("#switch").innerHTML = on.length
+  $("#switch").innerHTML = overview.variable_paused
+    ? `<span class="paused" id="switch-state">Paused by the Airflow Variable kill switch (every account): decisions are simulated, nothing is written to Meta</span>`
+    : on.length
     ? `<span class="paused" id="switch-state">Paused by ${esc(on[0].changed_by)} at ${when(on[0].changed_at)} (${esc(on[0].scope)}: ${esc(on[0].reason)}): decisions are simulated, nothing is written to Meta</span>`
     : `<span id="switch-state">Running live${last ? ` <span class="muted small">(last resumed by ${esc(last.changed_by)} at ${when(last.changed_at)})</span>` : ""}</span>`;
 }
@@ -116,7 +118,7 @@ async function loadOverview() {
   const live = o.live;
   const kpis = [
     ["Spend", money(o.spend)], ["Revenue tracked", money(o.revenue_tracked)],
-    ["Profit", `<span class="${Number(o.profit) >= 0 ? "up" : "down"}">${money(o.profit, undefined, true)}</span>`], ["Average ROAS", roas(o.avg_roas)],
+    ["Revenue − ad spend", `<span class="${Number(o.profit) >= 0 ? "up" : "down"}">${money(o.profit, undefined, true)}</span>`], ["Average ROAS", roas(o.avg_roas)],
     ["Live actions", live.total_actions], ["Execution rate", `${(100 * live.execution_rate).toFixed(1)}%`],
     ["Budget increase", `<span class="up">${money(live.budget_increase)}</span>`], ["Budget decrease", `<span class="down">${money(live.budget_decrease)}</span>`],
     ["Net budget change", money(live.budget_net, undefined, true)],
@@ -146,7 +148,7 @@ function drawOverview(o) {
     series: [
       {name: "Spend", type: "bar", data: o.days.map((d) => Number(d.spend)), itemStyle: {color: "#94a3b8"}},
       {name: "Revenue", type: "bar", data: o.days.map((d) => Number(d.revenue)), itemStyle: {color: "#2563eb"}},
-      {name: "Profit", type: "line", data: o.days.map((d) => Number(d.profit)), itemStyle: {color: "#16a34a"}},
+      {name: "Revenue − ad spend", type: "line", data: o.days.map((d) => Number(d.profit)), itemStyle: {color: "#16a34a"}},
       {name: "ROAS", type: "line", yAxisIndex: 1, data: o.days.map((d) => d.roas), itemStyle: {color: "#f59e0b"}, lineStyle: {type: "dashed"}},
       {name: "Actions", type: "scatter", yAxisIndex: 1, symbol: "pin", symbolSize: (v, p) => 14 + Math.min(16, acted[p.dataIndex]),
        data: o.days.map((d, i) => acted[i] ? [d.day, 0, acted[i]] : null).filter(Boolean), itemStyle: {color: "#7c3aed"}},
@@ -342,7 +344,7 @@ async function loadApprovals() {
     <tr data-action="${a.action_id}" data-account="${esc(a.account_id)}">
       <td><input type="checkbox" class="pick" value="${a.action_id}" aria-label="select #${a.action_id}"></td>
       <td>${a.action_id}</td><td>${holderName(a)}</td><td>${esc(change(a))}</td>
-      <td class="num">${money(a.budget_before, a.currency)} → ${money(a.budget_after, a.currency)}</td>
+      <td class="num">${approvalChange(a)}</td>
       <td class="num ${Number(a.change) < 0 ? "down" : "up"}">${money(a.change, a.currency, true)}<div class="ids">${pct(a.change_percent)}</div></td>
       <td>${esc(a.reasoning)}</td>
       <td><span class="countdown" data-deadline="${esc(a.approval_deadline || "")}"></span><div class="ids">${when(a.approval_deadline)}</div></td>
@@ -371,14 +373,24 @@ function picked() {
   return ids;
 }
 
+// Under time optimisation the answer commits the base; this hour's write is one step toward it.
+function approvalChange(a) {
+  if (a.base_before != null && a.base_after != null) {
+    return `base ${money(a.base_before, a.currency)} → ${money(a.base_after, a.currency)}<div class="ids">this hour ${money(a.budget_before, a.currency)} → ${money(a.budget_after, a.currency)}</div>`;
+  }
+  return `${money(a.budget_before, a.currency)} → ${money(a.budget_after, a.currency)}`;
+}
+
 function confirmAnswer(ids, approve) {
   const chosen = state.approvals.filter((a) => ids.includes(a.action_id));
   const verb = approve ? "Approve" : "Reject";
   $("#confirm-title").textContent = `${verb} ${chosen.length} action${chosen.length === 1 ? "" : "s"}?`;
   const totals = {};
-  chosen.forEach((a) => { totals[a.currency] = (totals[a.currency] || 0) + Number(a.change || 0); });
-  $("#confirm-body").innerHTML = `<ul>${chosen.map((a) => `<li>#${a.action_id} ${esc(a.campaign_name ? `${a.campaign_name} › ` : "")}${esc(a.entity_name || a.entity_id)}: ${esc(change(a))}, ${money(a.budget_before, a.currency)} → ${money(a.budget_after, a.currency)} (${pct(a.change_percent)})</li>`).join("")}</ul>
-    <p>${approve ? "Approved changes are written to Meta by the next run." : "Rejected changes are never written."} Total daily budget change: ${Object.entries(totals).map(([c, v]) => money(v, c, true)).join(", ")}.</p>`;
+  const pauses = chosen.filter((a) => a.status_after === "PAUSED").length;
+  chosen.forEach((a) => { if (a.status_after !== "PAUSED") totals[a.currency] = (totals[a.currency] || 0) + Number(a.change || 0); });
+  const total = Object.entries(totals).map(([c, v]) => money(v, c, true)).join(", ") || "none";
+  $("#confirm-body").innerHTML = `<ul>${chosen.map((a) => `<li>#${a.action_id} ${esc(a.campaign_name ? `${a.campaign_name} › ` : "")}${esc(a.entity_name || a.entity_id)}: ${esc(change(a))}, ${approvalChange(a)} (${pct(a.change_percent)})</li>`).join("")}</ul>
+    <p>${approve ? "Approved changes are written to Meta by the hourly run's execute_approved step, once every pending action of the account is answered or past its deadline." : "Rejected changes are never written."} Daily budget change: ${total}${pauses ? `; ${pauses} pause${pauses === 1 ? "" : "s"}` : ""}.</p>`;
   $("#confirm-reason").value = "";
   $("#confirm-ok").textContent = verb;
   $("#confirm-ok").className = approve ? "primary" : "danger";
