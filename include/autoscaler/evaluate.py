@@ -218,12 +218,15 @@ def read_history(text: str, currency: str, now: pd.Timestamp) -> pd.DataFrame:
     frame["entity_id"] = frame["entity_id"].str.strip()
     _refuse(frame, "entity_id", "every row needs one", frame["entity_id"] == "")
     offset = currency_offset(currency)
-    start = pd.to_datetime(frame["hour_start"].str.strip(), utc=True, errors="coerce", format="ISO8601")
+    text_start = frame["hour_start"].str.strip()
+    start = pd.to_datetime(text_start, utc=True, errors="coerce", format="ISO8601")
+    # An hour without its offset would be read as UTC: an export in the account's local time
+    # would shift every hour's age without a word.
     _refuse(
         frame,
         "hour_start",
         "must be an ISO timestamp with its UTC offset, such as 2026-11-30T14:00:00Z",
-        start.isna(),
+        start.isna() | ~text_start.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True),
     )
     _refuse(frame, "hour_start", "must be the start of an hour", start != start.dt.floor("h"))
     end = now.floor("h")
@@ -250,6 +253,27 @@ def read_history(text: str, currency: str, now: pd.Timestamp) -> pd.DataFrame:
         }
     )
     return out[out["age_hours"] < HISTORY_HOURS].reset_index(drop=True)[list(HISTORY_COLUMNS)]
+
+
+def _same_holders(metrics: pd.DataFrame, history: pd.DataFrame) -> None:
+    """The two files describe the same holders: every active metrics row has hours, and every
+    hour a metrics row (the allocator would otherwise decide a holder from its prior alone,
+    which the hourly run never does)."""
+    ids = metrics["entity_id"].astype(str)
+    if "status" in metrics:
+        ids = ids[(metrics["status"].astype(str).str.upper() == "ACTIVE").to_numpy()]
+    wanted = set(ids)
+    have = set(history["entity_id"].astype(str))
+    missing = sorted(wanted - have)
+    if missing:
+        raise MetricsFileError(
+            f"history: no hours for entity {missing[0]!r} of the metrics file"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            + " within the allocator's 14 days: it decides each holder on its own hours"
+        )
+    unknown = sorted(have - set(metrics["entity_id"].astype(str)))
+    if unknown:
+        raise MetricsFileError(f"history: entity {unknown[0]!r} is not in the metrics file")
 
 
 def evaluate(
@@ -282,7 +306,10 @@ def evaluate(
             history = read_history(history_csv, currency, now)
         except MetricsFileError as exc:
             raise MetricsFileError(f"history: {exc}") from None
-        frame = with_allocator(frame, history, None, seed=int(now.floor("h").timestamp()) // 3600)
+        _same_holders(frame, history)
+        # The hourly run seeds with the hour it decides for, the one that ended last.
+        run_hour = now.floor("h") - pd.Timedelta(hours=1)
+        frame = with_allocator(frame, history, None, seed=int(run_hour.timestamp()) // 3600)
     decided = decide(frame, now)
     out = pd.DataFrame(
         {
@@ -297,8 +324,13 @@ def evaluate(
     )
     if not allocated:
         return out.loc[:, list(OUTPUT)]
-    out["marginal_roas"] = decided["marginal_roas"].astype(float).round(2).to_numpy()
-    out["target_marginal_roas"] = decided["goal"].astype(float).round(2).to_numpy()
+    # A holder the allocator did not decide (paused, locked) has no curve: null, not NaN,
+    # which strict JSON parsers refuse.
+    for column, source in (("marginal_roas", "marginal_roas"), ("target_marginal_roas", "goal")):
+        values = decided[source].to_numpy(dtype=float, na_value=np.nan)
+        out[column] = pd.Series(
+            [round(float(v), 2) if np.isfinite(v) else None for v in values], index=out.index, dtype=object
+        )
     target = decided["curve_target"].to_numpy(dtype=float, na_value=np.nan)
     out["curve_target_budget"] = [str(to_major(int(v), currency)) if np.isfinite(v) else "" for v in target]
     return out.loc[:, [*OUTPUT, *ALLOCATOR_OUTPUT]]

@@ -77,6 +77,7 @@ def test_history_rows_become_the_allocators_hours_in_minor_units() -> None:
     [
         ("w,yesterday,1,1,0", "hour_start: must be an ISO timestamp"),
         ("w,2026-11-30T14:30:00Z,1,1,0", "hour_start: must be the start of an hour"),
+        ("w,2026-11-30T14:00:00,1,1,0", "hour_start: must be an ISO timestamp with its UTC offset"),
         ("w,2026-11-30T15:00:00Z,1,1,0", "hour_start: must be before the hour of --now"),
         ("w,2026-11-30T14:00:00Z,1.001,1,0", "spend: finer than USD's minor unit"),
         ("w,2026-11-30T14:00:00Z,1,-1,0", "revenue: must be a non-negative decimal amount"),
@@ -114,3 +115,23 @@ def test_the_cli_reads_the_history_file_and_drops_its_note(
     assert err.count("\n") == 1
     assert "history: hour_start" in err
     assert "Traceback" not in err
+
+
+def test_the_two_files_must_describe_the_same_holders() -> None:
+    only_winner = (
+        "\n".join(line for line in history_csv().splitlines() if not line.startswith("loser")) + "\n"
+    )
+    with pytest.raises(MetricsFileError, match=r"^history: no hours for entity 'loser' of the metrics file"):
+        evaluate(RULE, METRICS, now=NOW, history_csv=only_winner)
+    stranger = history_csv() + f"stranger,{(NOW.floor('h') - pd.Timedelta(hours=1)).isoformat()},1,1,0,240\n"
+    with pytest.raises(MetricsFileError, match=r"^history: entity 'stranger' is not in the metrics file"):
+        evaluate(RULE, METRICS, now=NOW, history_csv=stranger)
+    # A paused holder needs no hours: the allocator does not decide it.
+    paused = (
+        METRICS.replace("conversions\n", "conversions,status\n")
+        .replace("72\n", "72,ACTIVE\n")
+        .replace("36\n", "36,PAUSED\n")
+    )
+    out = evaluate(RULE, paused, now=NOW, history_csv=only_winner).to_dict("records")
+    assert [r["entity_id"] for r in out] == ["winner", "loser"]
+    assert out[1]["marginal_roas"] is None  # no curve: null in JSON, never NaN
