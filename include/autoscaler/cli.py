@@ -249,15 +249,21 @@ def _load_json(path: str) -> dict[str, Any]:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    from decimal import Decimal
+
+    from autoscaler.rules import MONEY_FIELDS
+
     try:
-        data = json.loads(text)
+        # Money from its digits: 19.999999999999999 read as a float would be stored as $20.00.
+        data = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
         raise CommandError(
             f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     if not isinstance(data, dict):
         raise CommandError(f"{path} must hold a JSON object of rule settings")
-    return data
+    # Every other number as JSON means it (a ratio, a multiplier): the rule's float fields.
+    return {k: float(v) if isinstance(v, Decimal) and k not in MONEY_FIELDS else v for k, v in data.items()}
 
 
 def _rule_json(rule: Any, currency: str) -> dict[str, Any]:

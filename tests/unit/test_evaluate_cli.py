@@ -171,3 +171,17 @@ def test_an_allocator_rule_is_told_that_it_sees_the_thresholds_decisions(
     code, _, err = run(capsys, "--rule", str(thresholds), "--metrics", str(metrics))
     assert code == 0
     assert err == ""
+
+
+def test_money_in_a_rule_file_is_read_from_its_digits_not_through_a_float(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As a float 19.999999999999999 is 20.0, which would pass as $20.00.
+    files[0].write_text('{"min_daily_budget": 10, "max_daily_budget": 19.999999999999999, "evidence_z": 0.5}')
+    code, _, err = run(capsys, "--rule", str(files[0]), "--metrics", str(files[1]))
+    assert code != 0
+    assert "max_daily_budget" in err
+    assert "Traceback" not in err
+    # Ratios stay JSON numbers for the rule's float fields.
+    files[0].write_text('{"min_daily_budget": 10.50, "max_daily_budget": 1000, "evidence_z": 0.5}')
+    assert run(capsys, "--rule", str(files[0]), "--metrics", str(files[1]))[0] == 0
