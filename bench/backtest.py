@@ -58,17 +58,17 @@ def _one(job: tuple[str, int, str, int]) -> dict[str, Any]:
         return {"scenario": scenario, "seed": seed, "policy": policy, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def _jobs(scenarios: tuple[str, ...], seeds: tuple[int, ...], days: int) -> list[tuple[str, int, str, int]]:
-    jobs = [(s, seed, p, days) for s in scenarios for seed in seeds for p in POLICIES]
+def _jobs(
+    scenarios: tuple[str, ...], seeds: tuple[int, ...], days: int, policies: tuple[str, ...] = POLICIES
+) -> list[tuple[str, int, str, int]]:
+    jobs = [(s, seed, p, days) for s in scenarios for seed in seeds for p in policies]
     # The rule policies take longest (production's code every hour; time of day a month's
     # shadow period where the scenario has one): start them first.
     return sorted(jobs, key=lambda j: (j[2] in ("static", "oracle"), j[2] != "allocator+time"))
 
 
-def run(
-    scenarios: tuple[str, ...] = SCENARIOS, seeds: tuple[int, ...] = SEEDS, days: int = DAYS
-) -> dict[str, Any]:
-    jobs = _jobs(scenarios, seeds, days)
+def _execute(jobs: list[tuple[str, int, str, int]]) -> tuple[list[dict[str, Any]], float, int]:
+    """The runs, in worker processes with a progress bar: (results, seconds, workers)."""
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
     workers = max(1, min(os.cpu_count() or 1, 4))
@@ -87,10 +87,39 @@ def run(
         for future in as_completed([pool.submit(_one, job) for job in jobs]):
             results.append(future.result())
             bar.advance(task)
-    elapsed = time.perf_counter() - started
     failed = [r for r in results if "error" in r]
     if failed:
         raise RuntimeError(f"{len(failed)} backtest runs failed, e.g. {failed[0]}")
+    return results, time.perf_counter() - started, workers
+
+
+def run(
+    scenarios: tuple[str, ...] = SCENARIOS, seeds: tuple[int, ...] = SEEDS, days: int = DAYS
+) -> dict[str, Any]:
+    results, elapsed, workers = _execute(_jobs(scenarios, seeds, days))
+    return summarise(results, scenarios, seeds, days, elapsed, workers)
+
+
+def rerun(previous: dict[str, Any], scenarios: tuple[str, ...], policies: tuple[str, ...]) -> dict[str, Any]:
+    """The saved table with these scenarios' runs of these policies done again (after a change that
+    touches only them); the rest kept as measured, and the table recomputed from all runs."""
+    seeds, days = tuple(previous["seeds"]), int(previous["days"])
+    fresh, elapsed, workers = _execute(_jobs(scenarios, seeds, days, policies))
+    replaced = {(r["scenario"], r["seed"], r["policy"]) for r in fresh}
+    kept = [r for r in previous["runs"] if (r["scenario"], r["seed"], r["policy"]) not in replaced]
+    out = summarise(kept + fresh, tuple(previous["scenarios"]), seeds, days, previous["elapsed_s"], workers)
+    out["rerun"] = {"scenarios": list(scenarios), "policies": list(policies), "elapsed_s": round(elapsed, 1)}
+    return out
+
+
+def summarise(
+    results: list[dict[str, Any]],
+    scenarios: tuple[str, ...],
+    seeds: tuple[int, ...],
+    days: int,
+    elapsed: float,
+    workers: int,
+) -> dict[str, Any]:
     by = {(r["scenario"], r["seed"], r["policy"]): r for r in results}
     table = []
     beaten: list[str] = []
@@ -179,5 +208,19 @@ if __name__ == "__main__":
     parser.add_argument("--scenarios", nargs="*", default=list(SCENARIOS))
     parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS))
     parser.add_argument("--days", type=int, default=DAYS)
+    parser.add_argument(
+        "--rerun",
+        nargs="*",
+        metavar="POLICY",
+        help="redo only --scenarios' runs of these policies and merge them into the saved results",
+    )
     args = parser.parse_args()
-    main("backtest", lambda: run(tuple(args.scenarios), tuple(args.seeds), args.days), report)
+    if args.rerun:
+        import json
+
+        from bench.common import RESULTS
+
+        saved = json.loads((RESULTS / "backtest.json").read_text())
+        main("backtest", lambda: rerun(saved, tuple(args.scenarios), tuple(args.rerun)), report)
+    else:
+        main("backtest", lambda: run(tuple(args.scenarios), tuple(args.seeds), args.days), report)

@@ -601,9 +601,10 @@ def run(
         return run_oracle(scenario, days=days, seed=seed, progress=progress)
     warmup = 0
     if policy in RULE_POLICIES:
-        warmup = rule_for(policy, "act_0", 1, 1).lookback_hours + 24
-    if policy == "allocator+time":  # the shadow period fills the profiles' window, as far as there is history
-        warmup = PROFILE_DAYS * 24
+        # Every rule policy gets the same shadow period, so they differ only in how they decide:
+        # enough for the profiles' 28 days (and the thresholds' window plus a day), as far as
+        # the scenario has history.
+        warmup = max(PROFILE_DAYS * 24, rule_for("thresholds", "act_0", 1, 1).lookback_hours + 24)
     allocator = (allocator or AllocatorSettings()) if policy.startswith("allocator") else None
     sim = _simulator(scenario, seed, warmup)
     bounds = limits(sim)
