@@ -154,6 +154,8 @@ def test_the_overview_splits_live_from_backfill_and_counts_each_day_on_the_hour_
     assert kinds == {("live", "scale_up_aggressive"): 1, ("backfill", "scale_up_aggressive"): 1}
     live = next(r for r in found.actions if r["kind"] == "live")
     assert live["increase"] == 10_000  # executed $200 -> $300
+    backfill = next(r for r in found.actions if r["kind"] == "backfill")
+    assert backfill["increase"] == 10_000  # what it would have done, never written
     # The backfilled action sits on Nov 1 (its run hour), though it was recorded today.
     days = {str(d["day"]): (dict(d["live"]), int(d["shadow"])) for d in found.days}
     assert days["2026-11-01"] == ({}, 1)

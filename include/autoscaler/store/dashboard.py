@@ -57,10 +57,13 @@ SELECT a.mode,
        count(*) AS actions,
        count(*) FILTER (WHERE a.status = 'executed') AS executed,
        count(*) FILTER (WHERE a.status = 'pending_approval') AS pending,
+       -- Live: what was written.  Shadow: what would have been ('simulated' rows).
        coalesce(sum(a.budget_after - a.budget_before)
-                FILTER (WHERE a.status = 'executed' AND a.budget_after > a.budget_before), 0) AS increase,
+                FILTER (WHERE a.status IN ('executed', 'simulated') AND a.budget_after > a.budget_before), 0)
+           AS increase,
        coalesce(sum(a.budget_before - a.budget_after)
-                FILTER (WHERE a.status = 'executed' AND a.budget_after < a.budget_before), 0) AS decrease
+                FILTER (WHERE a.status IN ('executed', 'simulated') AND a.budget_after < a.budget_before), 0)
+           AS decrease
   FROM autoscaler.scaling_actions a
   LEFT JOIN LATERAL (
        SELECT shadow_reason FROM autoscaler.scaling_runs r

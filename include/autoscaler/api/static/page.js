@@ -126,7 +126,7 @@ async function loadOverview() {
   $("#kpis").innerHTML = kpis.map(([label, value]) => `<div class="kpi"><div class="label">${label}</div><div class="value">${value}</div></div>`).join("");
   const types = Object.entries(live.action_breakdown);
   $("#by-type tbody").innerHTML = types.length ? types.map(([t, n]) => `<tr><td>${esc(t)}</td><td class="num">${n}</td></tr>`).join("") : `<tr><td class="muted">No live actions in this window.</td></tr>`;
-  $("#split tbody").innerHTML = [live, ...o.shadow].map((f) => `<tr data-kind="${esc(f.kind)}"><td>${esc(f.kind === "live" ? "live (written to Meta)" : `shadow: ${f.kind}`)}</td><td class="num">${f.total_actions}</td><td class="num">${f.executed}</td><td class="num">${f.pending}</td><td class="num">${money(f.budget_increase)}</td><td class="num">${money(f.budget_decrease)}</td><td class="num">${money(f.budget_net, undefined, true)}</td></tr>`).join("");
+  $("#split tbody").innerHTML = [live, ...o.shadow].map((f) => `<tr data-kind="${esc(f.kind)}"><td>${esc(f.kind === "live" ? "live (written to Meta)" : `shadow: ${f.kind} (would have)`)}</td><td class="num">${f.total_actions}</td><td class="num">${f.executed}</td><td class="num">${f.pending}</td><td class="num">${money(f.budget_increase)}</td><td class="num">${money(f.budget_decrease)}</td><td class="num">${money(f.budget_net, undefined, true)}</td></tr>`).join("");
   state.overview = o;
   drawOverview(o);
 }
