@@ -146,3 +146,31 @@ def test_the_command_line_records_a_google_ads_account_and_refuses_a_meta_id_for
     with engine.connect() as conn:
         assert get_account(conn, "1234567890").platform == "google_ads"
         assert conn.execute(text("SELECT count(*) FROM autoscaler.ad_accounts")).scalar_one() == 1
+
+
+def test_a_budget_id_kept_for_another_account_is_refused_not_written_over(engine: Engine) -> None:
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from autoscaler.store.holders import HolderOwnerError, upsert_budget_holders
+
+    seen = datetime(2026, 11, 3, 12, tzinfo=UTC)
+    holder = pd.DataFrame(
+        {"entity_id": ["9001"], "level": ["campaign"], "campaign_id": ["9001"], "name": ["Meta's"]}
+    )
+    with engine.begin() as conn:
+        upsert_account(conn, AdAccount("act_77", "USD", "America/Chicago"))
+        upsert_account(conn, AdAccount("1234567890", "USD", "America/Chicago", platform="google_ads"))
+        upsert_budget_holders(conn, "act_77", holder, seen)
+    budget = holder.assign(level="campaign_budget", name="Google's")
+    with (
+        pytest.raises(
+            HolderOwnerError, match=r"^entity_id 9001: already recorded for account act_77, not 1234567890"
+        ),
+        engine.begin() as conn,
+    ):
+        upsert_budget_holders(conn, "1234567890", budget, seen)
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT account_id, name FROM autoscaler.budget_holders")).all()
+    assert [tuple(k) for k in kept] == [("act_77", "Meta's")]

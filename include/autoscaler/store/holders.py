@@ -14,15 +14,36 @@ def _values(frame: pd.DataFrame, column: str) -> list[object]:
     return frame[column].astype(object).where(frame[column].notna(), None).tolist()
 
 
+class HolderOwnerError(ValueError):
+    """A budget holder id the store already keeps for another account."""
+
+
 def upsert_budget_holders(conn: Connection, account_id: str, holders: pd.DataFrame, seen_at: datetime) -> int:
     """Record or refresh the account's budget holders (one statement, keyed by entity_id).
 
     ``holders`` is the Meta client's frame (entity_id, level, campaign_id, name, daily_budget,
-    status, effective_status, learning).  Locks and base budgets, which the autoscaler itself
-    owns, are left as they are.
+    status, effective_status, learning), or the Google Ads client's, in the same columns.
+    Locks and base budgets, which the autoscaler itself owns, are left as they are.
+
+    Holders are keyed by their id alone: Meta's ids are unique across Meta, but a Google Ads
+    budget id comes from another id space.  An id already kept for another account is refused
+    (HolderOwnerError), never written over that account's holder.
     """
     if holders.empty:
         return 0
+    ids = holders["entity_id"].astype(str).tolist()
+    taken = conn.execute(
+        text(
+            "SELECT entity_id, account_id FROM autoscaler.budget_holders "
+            "WHERE entity_id = ANY(CAST(:ids AS text[])) AND account_id <> :account ORDER BY entity_id LIMIT 1"
+        ),
+        {"ids": ids, "account": account_id},
+    ).one_or_none()
+    if taken is not None:
+        raise HolderOwnerError(
+            f"entity_id {taken.entity_id}: already recorded for account {taken.account_id}, not {account_id} "
+            "(budget holder ids must be unique across accounts and platforms)"
+        )
     result = conn.execute(
         text(
             """
@@ -46,7 +67,7 @@ def upsert_budget_holders(conn: Connection, account_id: str, holders: pd.DataFra
         {
             "account": account_id,
             "seen": seen_at,
-            "ids": holders["entity_id"].astype(str).tolist(),
+            "ids": ids,
             "levels": holders["level"].astype(str).tolist(),
             "campaigns": holders["campaign_id"].astype(str).tolist(),
             "names": _values(holders, "name"),
