@@ -26,7 +26,8 @@ decisions as `simulated` and write nothing to Meta.
 Notices (failures, pauses, changes awaiting approval) go to the task log, and by email or
 Slack when the connections `autoscaler_smtp` / `autoscaler_slack` exist.
 
-Connections: `meta_ads_default` (Meta), `autoscaler_db` (the audit database). Pool:
+Connections: `meta_ads_default` (Meta), `google_ads_default` (Google Ads: each account's
+tasks use its platform's, `ad_accounts.platform`), `autoscaler_db` (the audit database). Pool:
 `meta_api` bounds concurrent Meta calls. Audit trail: the `autoscaler` schema —
 `scaling_runs` has one row per account per run.
 """
