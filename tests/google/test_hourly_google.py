@@ -305,14 +305,15 @@ class _Ops:
         return "ops"
 
 
-def test_the_apis_rollback_undoes_a_google_ads_hour_through_the_library(world: World) -> None:
+def test_the_sensor_writes_an_approved_google_ads_hour_and_the_apis_rollback_undoes_it(world: World) -> None:
     last = run_hours(world, (CUSTOMER,))
     tasks.decide(CUSTOMER, context(last))
     before = held(world)
     with world.engine.begin() as conn:
         for action in actions.list_actions(conn, account_id=CUSTOMER, status="pending_approval", limit=1000):
             actions.approve(conn, action.action_id, by="ana", reason="looks right", now=world.google.now())
-    assert tasks.execute(CUSTOMER, context(last))["executed"] > 0
+    # The approval sensor's poke writes what was approved since its last look.
+    assert tasks.approvals_settled(CUSTOMER, context(last)) is True
     assert held(world) != before
 
     def no_meta() -> MetaClient:
