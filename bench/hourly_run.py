@@ -133,7 +133,7 @@ def run() -> dict[str, Any]:
     return result
 
 
-def _history(engine: Engine, account: str, hour: Any, seed: int) -> None:
+def _history(engine: Engine, account: str, hour: Any, seed: int, tag: int) -> None:
     """One account's holders and 14 days of hourly snapshots before ``hour`` (not timed): power-law
     curves, budgets that moved every two days, Poisson purchases."""
     from autoscaler.localtime import local_calendar
@@ -143,7 +143,9 @@ def _history(engine: Engine, account: str, hour: Any, seed: int) -> None:
     rng = np.random.default_rng(seed)
     hours = pd.date_range(end=hour, periods=HISTORY_DAYS * 24 + 1, freq="h", tz="UTC")
     n = len(hours)
-    ids = np.asarray([f"9{seed:03d}{i:06d}" for i in range(HOLDERS)])
+    # The same rows under each strategy, under ids of their own (a holder id is unique across
+    # accounts): ``tag`` tells them apart.
+    ids = np.asarray([f"9{seed:03d}{tag}{i:06d}" for i in range(HOLDERS)])
     base = rng.integers(5_000, 200_000, HOLDERS).astype(float)
     moves = np.exp(rng.normal(0.0, 0.12, (n // 48 + 1, HOLDERS))).cumprod(axis=0)
     budget = (base * np.repeat(moves, 48, axis=0)[:n]).round()
@@ -216,7 +218,8 @@ def allocator_decide() -> dict[str, Any]:
                         ),
                         actor="bench",
                     )
-                _history(engine, account, hour, seed=i)  # the same history for both strategies
+                # The same history for both strategies.
+                _history(engine, account, hour, seed=i, tag=int(strategy == "allocator"))
                 accounts.append((strategy, account))
         seconds = {"thresholds": 0.0, "allocator": 0.0}
         actions = {"thresholds": 0, "allocator": 0}
