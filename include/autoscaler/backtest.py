@@ -376,6 +376,8 @@ class Production:
                     }
                 )
             )
+        if not parts:  # hours read, but no holder in them
+            return pd.DataFrame(columns=columns)
         out = pd.concat(parts, ignore_index=True)
         for column in ("local_hour", "n", "spend", "revenue", "conversions", "days_lo", "days_hi"):
             out[column] = out[column].astype("int64")

@@ -84,7 +84,7 @@ CASES = [
     Case(
         "cli-rules-add-1e30",
         'rules add {"max_daily_budget": 1e30}',
-        "max_daily_budget: must be at most 10,000,000.00 USD, got 1e+30 USD",
+        "max_daily_budget: must be at most 10,000,000.00 USD, got 1E+30 USD",
         (("rules", "add", "{rule}"), _rule(max_daily_budget=1e30)),
     ),
     Case(
