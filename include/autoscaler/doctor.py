@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -51,6 +51,7 @@ class Check:
     status: Status
     detail: str
     fix: str | None = None
+    account: str | None = None  # the ad account the verdict is about; None: the whole deployment
 
     def line(self) -> str:
         fix = f" -> {self.fix}" if self.fix and self.status != "ok" else ""
@@ -192,20 +193,24 @@ def _duration(left: timedelta) -> str:
 def by_account(
     failed: Sequence[Check], account_ids: Sequence[str]
 ) -> tuple[list[Check], dict[str, list[Check]]]:
-    """Failures split into the general ones and each account's own (named by its id first)."""
+    """Failures split into the general ones and each of these accounts' own."""
     own: dict[str, list[Check]] = {}
     general = []
     for check in failed:
-        owner = check.name.split(" ", 1)[0]
-        if owner in account_ids:
-            own.setdefault(owner, []).append(check)
+        if check.account in account_ids:
+            own.setdefault(str(check.account), []).append(check)
         else:
             general.append(check)
     return general, own
 
 
 def account_checks(account: AccountFacts) -> list[Check]:
-    """Reachable, writable unless in shadow mode, currency and time zone as recorded, usage."""
+    """Reachable, writable unless in shadow mode, currency and time zone as recorded, usage:
+    each verdict marked as the account's own."""
+    return [replace(check, account=account.account_id) for check in _account_checks(account)]
+
+
+def _account_checks(account: AccountFacts) -> list[Check]:
     name = account.account_id
     if account.unanswered is not None:
         return [Check(name, "warn", f"Meta did not answer: {account.unanswered}", "try again")]
