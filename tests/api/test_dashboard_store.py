@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Connection, Engine, text
 
+from autoscaler.meta.frames import budget_holders
 from autoscaler.store import dashboard
 from autoscaler.store.actions import finish
+from autoscaler.store.holders import upsert_budget_holders
 from autoscaler.store.snapshots import upsert_snapshots
 from tests import factories as f
 
@@ -160,3 +162,38 @@ def test_the_overview_splits_live_from_backfill_and_counts_each_day_on_the_hour_
     days = {str(d["day"]): (dict(d["live"]), int(d["shadow"])) for d in found.days}
     assert days["2026-11-01"] == ({}, 1)
     assert days["2026-11-02"] == ({"scale_up_aggressive": 1}, 0)
+
+
+def test_an_ad_set_budget_is_named_under_its_campaign_though_the_campaign_holds_no_budget(
+    engine: Engine,
+) -> None:
+    # An ABO campaign is never a budget holder: its name comes from the fetch beside the ad set.
+    adsets = [
+        {
+            "id": "3009",
+            "name": "Prospecting US",
+            "campaign_id": "2009",
+            "daily_budget": "5000",
+            "status": "ACTIVE",
+            "effective_status": "ACTIVE",
+            "campaign": {"id": "2009", "name": "Winter sale"},
+        }
+    ]
+    with engine.begin() as conn:
+        f.world(conn)
+        upsert_budget_holders(conn, f.ACCOUNT, budget_holders(adsets), H0)
+    with engine.connect() as conn:
+        found = dashboard.entity_table(conn, f.ACCOUNT, H0, H0 + timedelta(hours=2), q="winter")
+        holder = dashboard.entity_holder(conn, "3009")
+    assert [(r["entity_id"], r["campaign_name"], r["name"]) for r in found.rows] == [
+        ("3009", "Winter sale", "Prospecting US")
+    ]
+    assert holder is not None
+    assert holder["campaign_name"] == "Winter sale"
+    # A later fetch that sees the campaign renamed renames it here too.
+    adsets[0]["campaign"] = {"id": "2009", "name": "Winter sale EU"}
+    with engine.begin() as conn:
+        upsert_budget_holders(conn, f.ACCOUNT, budget_holders(adsets), H0 + timedelta(hours=1))
+        renamed = dashboard.entity_holder(conn, "3009")
+    assert renamed is not None
+    assert renamed["campaign_name"] == "Winter sale EU"

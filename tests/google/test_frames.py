@@ -51,6 +51,7 @@ def campaign(campaign_id: int, budget_id: int, **fields: Any) -> dict[str, Any]:
     return {
         "customer.currency_code": "USD",
         "campaign.id": campaign_id,
+        "campaign.name": f"campaign {campaign_id}",
         "campaign.status": "ENABLED",
         "campaign.bidding_strategy_system_status": "ENABLED",
         "campaign_budget.id": budget_id,
@@ -77,6 +78,7 @@ def test_a_shared_budget_is_one_holder_active_and_learning_if_any_campaign_is() 
     assert shared["entity_id"] == "7"
     assert shared["level"] == "campaign_budget"
     assert shared["campaign_id"] == "12"  # the lowest id, compared as a number
+    assert shared["campaign_name"] == "campaign 12"  # and that campaign's name
     assert (shared["status"], shared["learning"], shared["daily_budget"]) == ("ACTIVE", True, 5000)
     assert (alone["status"], alone["learning"]) == ("PAUSED", False)
 

@@ -44,6 +44,8 @@ def test_campaigns_with_a_budget_hold_it_otherwise_their_ad_sets_do() -> None:
         ["21", "adset", "20"],
         ["22", "adset", "20"],
     ]
+    # An ABO campaign holds no budget, but its name is kept beside its ad sets.
+    assert holders["campaign_name"].fillna("").tolist() == ["CBO", "ABO", ""]
     assert holders["daily_budget"].tolist() == [20000, 5000, pd.NA]
     assert holders["learning"].tolist() == [
         True,

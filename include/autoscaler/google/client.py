@@ -62,7 +62,8 @@ CONN_ID = "google_ads_default"
 CONTROL_STATE = "/autoscaler.sandbox.v1.Control/State"
 LOOPBACK = re.compile(r"^(127\.0\.0\.1|localhost|\[::1\]):[0-9]{1,5}$")
 HOLDER_QUERY = (
-    "SELECT customer.currency_code, campaign.id, campaign.status, campaign.bidding_strategy_system_status, "
+    "SELECT customer.currency_code, campaign.id, campaign.name, campaign.status, "
+    "campaign.bidding_strategy_system_status, "
     "campaign_budget.id, campaign_budget.name, campaign_budget.amount_micros, "
     "campaign_budget.total_amount_micros, campaign_budget.period "
     "FROM campaign WHERE campaign.status != 'REMOVED'"

@@ -69,9 +69,10 @@ def budget_holders(rows: Iterable[dict[str, Any]], currency: str) -> pd.DataFram
 
     ``status`` is ACTIVE when any campaign sharing the budget is ENABLED, else PAUSED (the
     words the rules use for Meta); ``learning`` when any of them is in a Smart Bidding
-    learning status; ``campaign_id`` is the lowest id among the campaigns sharing it.  A
-    budget with a custom period (a total amount) is not a daily budget: its total goes to
-    ``lifetime_budget`` and it is not scaled, as Meta's lifetime budgets are not.
+    learning status; ``campaign_id`` is the lowest id among the campaigns sharing it and
+    ``campaign_name`` that campaign's name.  A budget with a custom period (a total amount)
+    is not a daily budget: its total goes to ``lifetime_budget`` and it is not scaled, as
+    Meta's lifetime budgets are not.
     """
     budgets: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -83,6 +84,7 @@ def budget_holders(rows: Iterable[dict[str, Any]], currency: str) -> pd.DataFram
                 "entity_id": budget_id,
                 "level": LEVEL,
                 "campaign_id": str(row["campaign.id"]),
+                "campaign_name": row.get("campaign.name") or None,
                 "name": row.get("campaign_budget.name") or None,
                 "status": "PAUSED",
                 "effective_status": "PAUSED",
@@ -95,7 +97,11 @@ def budget_holders(rows: Iterable[dict[str, Any]], currency: str) -> pd.DataFram
                 "learning": False,
             },
         )
-        holder["campaign_id"] = min(holder["campaign_id"], str(row["campaign.id"]), key=int)
+        if int(row["campaign.id"]) < int(holder["campaign_id"]):
+            holder["campaign_id"], holder["campaign_name"] = (
+                str(row["campaign.id"]),
+                row.get("campaign.name") or None,
+            )
         if row.get("campaign.status") == "ENABLED":
             holder["status"] = holder["effective_status"] = "ACTIVE"
         if row.get("campaign.bidding_strategy_system_status") in LEARNING_STATUSES:

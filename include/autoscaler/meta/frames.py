@@ -18,6 +18,7 @@ HOLDER_COLUMNS = [
     "entity_id",
     "level",
     "campaign_id",
+    "campaign_name",
     "name",
     "status",
     "effective_status",
@@ -49,11 +50,14 @@ def _holds_budget(obj: dict[str, Any]) -> bool:
     return bool(obj.get("daily_budget") or obj.get("lifetime_budget"))
 
 
-def _holder_row(obj: dict[str, Any], level: str, campaign_id: str, *, learning: bool) -> dict[str, Any]:
+def _holder_row(
+    obj: dict[str, Any], level: str, campaign_id: str, campaign_name: str | None, *, learning: bool
+) -> dict[str, Any]:
     return {
         "entity_id": str(obj["id"]),
         "level": level,
         "campaign_id": campaign_id,
+        "campaign_name": campaign_name,
         "name": obj.get("name"),
         "status": obj.get("status"),
         "effective_status": obj.get("effective_status"),
@@ -75,12 +79,17 @@ def budget_holders(adsets: Iterable[dict[str, Any]]) -> pd.DataFrame:
         campaign = adset.get("campaign") or {}
         campaign_id = str(adset.get("campaign_id") or campaign.get("id"))
         learning = (adset.get("learning_stage_info") or {}).get("status") == "LEARNING"
+        campaign_name = campaign.get("name") or None
         if _holds_budget(campaign):
             if learning:
                 learning_campaigns.add(campaign_id)
-            rows.setdefault(campaign_id, _holder_row(campaign, "campaign", campaign_id, learning=False))
+            rows.setdefault(
+                campaign_id, _holder_row(campaign, "campaign", campaign_id, campaign_name, learning=False)
+            )
         elif _holds_budget(adset):
-            rows[str(adset["id"])] = _holder_row(adset, "adset", campaign_id, learning=learning)
+            rows[str(adset["id"])] = _holder_row(
+                adset, "adset", campaign_id, campaign_name, learning=learning
+            )
     for campaign_id in learning_campaigns:
         rows[campaign_id]["learning"] = True
     frame = pd.DataFrame(list(rows.values()), columns=HOLDER_COLUMNS)

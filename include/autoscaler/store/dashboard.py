@@ -120,7 +120,7 @@ SortKey = Literal["name", "budget", "spend", "roas", "marginal_roas", "last_acti
 
 # Sort expressions by key: a whitelist, never the client's text in the statement.
 _SORT: dict[str, str] = {
-    "name": "lower(coalesce(c.name, '') || ' ' || coalesce(h.name, h.entity_id))",
+    "name": "lower(coalesce(h.campaign_name, c.name, '') || ' ' || coalesce(h.name, h.entity_id))",
     "budget": "h.daily_budget",
     "spend": "coalesce(w.spend, 0)",
     "roas": "w.revenue::numeric / nullif(w.spend, 0)",
@@ -152,7 +152,7 @@ WITH w AS (
      WHERE account_id = :account
      ORDER BY entity_id, {effective} DESC, action_id DESC
 )
-SELECT h.entity_id, h.level, h.campaign_id, h.name, c.name AS campaign_name, h.daily_budget,
+SELECT h.entity_id, h.level, h.campaign_id, h.name, coalesce(h.campaign_name, c.name) AS campaign_name, h.daily_budget,
        coalesce(h.effective_status, h.status) AS status, h.locked,
        coalesce(w.spend, 0) AS spend, coalesce(w.revenue, 0) AS revenue, coalesce(w.purchases, 0) AS purchases,
        k.marginal_roas, k.target_marginal_roas, k.curve_target_budget, k.curve_elasticity, k.curve_at,
@@ -166,7 +166,7 @@ SELECT h.entity_id, h.level, h.campaign_id, h.name, c.name AS campaign_name, h.d
   LEFT JOIN l ON l.entity_id = h.entity_id
  WHERE h.account_id = :account
    AND (CAST(:q AS text) IS NULL OR h.entity_id = :q OR h.campaign_id = :q
-        OR h.name ILIKE '%' || :q || '%' OR c.name ILIKE '%' || :q || '%')
+        OR h.name ILIKE '%' || :q || '%' OR coalesce(h.campaign_name, c.name) ILIKE '%' || :q || '%')
    AND (CAST(:status AS text) IS NULL OR coalesce(h.effective_status, h.status) = :status)
  ORDER BY {sort} {direction} NULLS LAST, h.entity_id
  LIMIT :limit OFFSET :offset
@@ -244,7 +244,7 @@ def _count(conn: Connection, account_id: str, q: str | None, status: str | None)
                   LEFT JOIN autoscaler.budget_holders c ON c.entity_id = h.campaign_id AND h.level = 'adset'
                  WHERE h.account_id = :account
                    AND (CAST(:q AS text) IS NULL OR h.entity_id = :q OR h.campaign_id = :q
-                        OR h.name ILIKE '%' || :q || '%' OR c.name ILIKE '%' || :q || '%')
+                        OR h.name ILIKE '%' || :q || '%' OR coalesce(h.campaign_name, c.name) ILIKE '%' || :q || '%')
                    AND (CAST(:status AS text) IS NULL OR coalesce(h.effective_status, h.status) = :status)
                 """
             ),
@@ -311,7 +311,7 @@ def entity_holder(conn: Connection, entity_id: str) -> RowMapping | None:
         conn.execute(
             text(
                 """
-                SELECT h.entity_id, h.account_id, h.level, h.campaign_id, h.name, c.name AS campaign_name,
+                SELECT h.entity_id, h.account_id, h.level, h.campaign_id, h.name, coalesce(h.campaign_name, c.name) AS campaign_name,
                        h.daily_budget, coalesce(h.effective_status, h.status) AS status, h.locked,
                        h.lock_reason, a.currency, a.timezone_name,
                        (SELECT p.computed_at FROM autoscaler.optimal_hour_profiles p
@@ -403,7 +403,7 @@ def list_actions(
         conn.execute(
             text(
                 f"""
-                SELECT a.*, h.name AS entity_name, c.name AS campaign_name, h.campaign_id
+                SELECT a.*, h.name AS entity_name, coalesce(h.campaign_name, c.name) AS campaign_name, h.campaign_id
                   FROM autoscaler.scaling_actions a
                   JOIN autoscaler.budget_holders h ON h.entity_id = a.entity_id
                   LEFT JOIN autoscaler.budget_holders c ON c.entity_id = h.campaign_id AND h.level = 'adset'
@@ -432,7 +432,7 @@ def pending_approvals(
                        a.budget_before, a.budget_after, a.base_before, a.base_after,
                        a.status_before, a.status_after, a.reasoning,
                        a.approval_deadline, a.created_at, a.run_hour, a.roas,
-                       h.name AS entity_name, h.campaign_id, c.name AS campaign_name
+                       h.name AS entity_name, h.campaign_id, coalesce(h.campaign_name, c.name) AS campaign_name
                   FROM autoscaler.scaling_actions a
                   JOIN autoscaler.budget_holders h ON h.entity_id = a.entity_id
                   LEFT JOIN autoscaler.budget_holders c ON c.entity_id = h.campaign_id AND h.level = 'adset'

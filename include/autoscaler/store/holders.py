@@ -21,7 +21,7 @@ class HolderOwnerError(ValueError):
 def upsert_budget_holders(conn: Connection, account_id: str, holders: pd.DataFrame, seen_at: datetime) -> int:
     """Record or refresh the account's budget holders (one statement, keyed by entity_id).
 
-    ``holders`` is the Meta client's frame (entity_id, level, campaign_id, name, daily_budget,
+    ``holders`` is the Meta client's frame (entity_id, level, campaign_id, campaign_name, name, daily_budget,
     status, effective_status, learning), or the Google Ads client's, in the same columns.
     Locks and base budgets, which the autoscaler itself owns, are left as they are.
 
@@ -48,16 +48,18 @@ def upsert_budget_holders(conn: Connection, account_id: str, holders: pd.DataFra
         text(
             """
             INSERT INTO autoscaler.budget_holders
-                   (entity_id, account_id, level, campaign_id, name, daily_budget, status, effective_status,
-                    learning, last_seen_at)
-            SELECT u.entity_id, :account, u.level, u.campaign_id, u.name, u.daily_budget, u.status,
-                   u.effective_status, u.learning, :seen
+                   (entity_id, account_id, level, campaign_id, campaign_name, name, daily_budget, status,
+                    effective_status, learning, last_seen_at)
+            SELECT u.entity_id, :account, u.level, u.campaign_id, u.campaign_name, u.name, u.daily_budget,
+                   u.status, u.effective_status, u.learning, :seen
               FROM unnest(CAST(:ids AS text[]), CAST(:levels AS text[]), CAST(:campaigns AS text[]),
-                          CAST(:names AS text[]), CAST(:budgets AS bigint[]), CAST(:statuses AS text[]),
-                          CAST(:effective AS text[]), CAST(:learning AS boolean[]))
-                   AS u(entity_id, level, campaign_id, name, daily_budget, status, effective_status, learning)
+                          CAST(:campaign_names AS text[]), CAST(:names AS text[]), CAST(:budgets AS bigint[]),
+                          CAST(:statuses AS text[]), CAST(:effective AS text[]), CAST(:learning AS boolean[]))
+                   AS u(entity_id, level, campaign_id, campaign_name, name, daily_budget, status,
+                        effective_status, learning)
             ON CONFLICT (entity_id) DO UPDATE
                SET name = EXCLUDED.name, level = EXCLUDED.level, campaign_id = EXCLUDED.campaign_id,
+                   campaign_name = EXCLUDED.campaign_name,
                    daily_budget = EXCLUDED.daily_budget, status = EXCLUDED.status,
                    effective_status = EXCLUDED.effective_status, learning = EXCLUDED.learning,
                    last_seen_at = EXCLUDED.last_seen_at
@@ -70,6 +72,7 @@ def upsert_budget_holders(conn: Connection, account_id: str, holders: pd.DataFra
             "ids": ids,
             "levels": holders["level"].astype(str).tolist(),
             "campaigns": holders["campaign_id"].astype(str).tolist(),
+            "campaign_names": _values(holders, "campaign_name"),
             "names": _values(holders, "name"),
             "budgets": [
                 None if pd.isna(v) else int(v)

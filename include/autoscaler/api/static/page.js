@@ -389,7 +389,7 @@ function confirmAnswer(ids, approve) {
   const pauses = chosen.filter((a) => a.status_after === "PAUSED").length;
   chosen.forEach((a) => { if (a.status_after !== "PAUSED") totals[a.currency] = (totals[a.currency] || 0) + Number(a.change || 0); });
   const total = Object.entries(totals).map(([c, v]) => money(v, c, true)).join(", ") || "none";
-  $("#confirm-body").innerHTML = `<ul>${chosen.map((a) => `<li>#${a.action_id} ${esc(a.campaign_name ? `${a.campaign_name} › ` : "")}${esc(a.entity_name || a.entity_id)}: ${esc(change(a))}, ${approvalChange(a)} (${pct(a.change_percent)})</li>`).join("")}</ul>
+  $("#confirm-body").innerHTML = `<ul>${chosen.map((a) => `<li>#${a.action_id} ${esc(a.campaign_name && a.campaign_name !== a.entity_name ? `${a.campaign_name} › ` : "")}${esc(a.entity_name || a.entity_id)}: ${esc(change(a))}, ${approvalChange(a)} (${pct(a.change_percent)})</li>`).join("")}</ul>
     <p>${approve ? "Approved changes are written to Meta by the hourly run's execute_approved step, once every pending action of the account is answered or past its deadline." : "Rejected changes are never written."} Daily budget change: ${total}${pauses ? `; ${pauses} pause${pauses === 1 ? "" : "s"}` : ""}.</p>`;
   $("#confirm-reason").value = "";
   $("#confirm-ok").textContent = verb;
