@@ -39,3 +39,21 @@ def test_nothing_matching_is_an_empty_frame_with_the_columns(engine: Engine) -> 
         frame = query_frame(conn, ROWS, {"least": "z"}, ["entity_id", "hour"])
     assert frame.empty
     assert list(frame.columns) == ["entity_id", "hour"]
+
+
+def test_whole_number_columns_load_exactly_beyond_32_bits(engine: Engine) -> None:
+    # Loaded from PostgreSQL's binary arrays straight into numpy: big-endian, any width.
+    sql = """
+        SELECT g::smallint AS small, g::int AS whole, g::bigint * 4000000000 AS big,
+               g::float4 / 4 AS ratio, g % 2 = 0 AS even
+          FROM generate_series(1, :n) AS g
+    """
+    with engine.connect() as conn:
+        frame = query_frame(
+            conn, sql, {"n": 5000}, ["small", "whole", "big", "ratio", "even"], order_by="whole"
+        )
+    assert frame["big"].tolist()[-1] == 5000 * 4_000_000_000
+    assert frame["small"].sum() == frame["whole"].sum() == 5000 * 5001 // 2
+    assert frame["ratio"].dtype == "float64"
+    assert frame["ratio"].tolist()[:2] == [0.25, 0.5]
+    assert frame["even"].tolist()[:4] == [False, True, False, True]
