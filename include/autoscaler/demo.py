@@ -1,7 +1,9 @@
 """``autoscaler demo`` (``make demo``): the hourly DAG over a simulated day, on embedded defaults.
 
-Starts the embedded PostgreSQL and the Meta sandbox (``demo`` scenario), initialises an
-Airflow home under $AUTOSCALER_HOME, records each sandbox account with a default rule, then
+Starts the embedded PostgreSQL, the Meta sandbox (``demo`` scenario) and, over the same
+simulator, the Google Ads sandbox with one Google Ads customer beside the Meta accounts
+(GOOGLE_ACCOUNT), initialises an Airflow home under $AUTOSCALER_HOME, records each sandbox
+account with a default rule, then
 runs the real ``autoscaler_hourly`` DAG (``dag.test()``) hour by hour on the sandbox's
 virtual clock: the first hours in shadow mode, the rest live.  A stand-in approver approves
 one waiting action and rejects another; the rest expire at their deadline.  It prints what
@@ -30,10 +32,12 @@ from sqlalchemy.engine import make_url
 
 from autoscaler import migrations
 from autoscaler.embedded_pg import EmbeddedPostgres
+from autoscaler.google.client import GoogleClient, GoogleConfig
 from autoscaler.meta import MetaClient, MetaConfig
 from autoscaler.money import format_money
 from autoscaler.rules import ScalingRule
-from autoscaler.sandbox.scenario import load_scenario
+from autoscaler.sandbox.google.server import DEVELOPER_TOKEN, GoogleSandbox, RunningGoogleSandbox
+from autoscaler.sandbox.scenario import Scenario, load_scenario, parse_scenario
 from autoscaler.sandbox.server import RunningSandbox
 from autoscaler.store import actions
 from autoscaler.store.accounts import AdAccount, upsert_account
@@ -42,6 +46,26 @@ from autoscaler.store.rules import create_rule
 
 DATABASE = "autoscaler_demo"
 APPROVER = "demo-approver"
+# The demo's Google Ads customer, served by the Google Ads sandbox over the Meta accounts'
+# simulator: separate campaign budgets, and budgets shared by two campaigns each.
+GOOGLE_ACCOUNT: dict[str, Any] = {
+    "account_id": "4455667788",
+    "platform": "google",
+    "name": "Garden Supplies UK (Google Ads)",
+    "currency": "GBP",
+    "timezone": "Europe/London",
+    "groups": [
+        {"kind": "cbo", "count": 5, "daily_budget": [30, 250], "roas": [0.6, 5.0]},
+        {"kind": "cbo", "count": 2, "adsets_per_campaign": 2, "daily_budget": [80, 300], "roas": [0.8, 4.0]},
+    ],
+}
+
+
+def demo_scenario() -> Scenario:
+    """The built-in ``demo`` scenario (three Meta accounts) with GOOGLE_ACCOUNT beside them."""
+    data = load_scenario("demo").model_dump(mode="json", exclude_unset=True)
+    data["accounts"] = [*data["accounts"], GOOGLE_ACCOUNT]
+    return parse_scenario(data)
 
 
 def say(message: str) -> None:
@@ -80,11 +104,31 @@ def _database(home: Path) -> tuple[EmbeddedPostgres, str]:
 
 
 def sandbox_airflow_env(
-    airflow_home: Path, dags: Path, db_url: str, graph_url: str, poke_seconds: int = 2
+    airflow_home: Path,
+    dags: Path,
+    db_url: str,
+    graph_url: str,
+    poke_seconds: int = 2,
+    google: GoogleConfig | None = None,
 ) -> dict[str, str]:
-    """Airflow settings for a local home: SQLite metadata, the audit database and the sandbox as connections."""
+    """Airflow settings for a local home: SQLite metadata, the audit database and the sandboxes as connections."""
     airflow_home.mkdir(parents=True, exist_ok=True)
+    google_conn = {}
+    if google is not None:
+        assert google.access_token is not None
+        google_conn["AIRFLOW_CONN_GOOGLE_ADS_DEFAULT"] = json.dumps(
+            {
+                "conn_type": "generic",
+                "extra": {
+                    "developer_token": google.developer_token.get_secret_value(),
+                    "endpoint": google.endpoint,
+                    "access_token": google.access_token.get_secret_value(),
+                    "clock": google.clock,
+                },
+            }
+        )
     return {
+        **google_conn,
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
@@ -110,17 +154,21 @@ def init_airflow(env: dict[str, str]) -> None:
         subprocess.run([airflow, *command], env=env, check=True, capture_output=True, timeout=600)
 
 
-def _airflow(home: Path, dags: Path, db_url: str, graph_url: str) -> dict[str, str]:
-    env = sandbox_airflow_env(home / "airflow", dags, db_url, graph_url)
+def _airflow(home: Path, dags: Path, db_url: str, graph_url: str, google: GoogleConfig) -> dict[str, str]:
+    env = sandbox_airflow_env(home / "airflow", dags, db_url, graph_url, google=google)
     os.environ.update(env)  # dag.test() runs in this process
     init_airflow({**os.environ})
     return env
 
 
-def default_rules(engine: Engine, client: MetaClient, strategy: str = "allocator") -> list[str]:
-    """Each sandbox account with a default rule sized from its own budgets (``strategy``: the
-    default's, or ``thresholds`` where a world of every kind of action is wanted)."""
+def default_rules(
+    engine: Engine, client: MetaClient | GoogleClient, strategy: str = "allocator"
+) -> list[str]:
+    """Each sandbox account of the client's platform with a default rule sized from its own
+    budgets (``strategy``: the default's, or ``thresholds`` where a world of every kind of
+    action is wanted)."""
     lines = []
+    platform = "google_ads" if isinstance(client, GoogleClient) else "meta"
     for account in client.list_accounts():
         holders = client.list_budget_holders(account.account_id)
         budgets = holders["daily_budget"].dropna().astype(int)
@@ -145,7 +193,10 @@ def default_rules(engine: Engine, client: MetaClient, strategy: str = "allocator
         }
         with engine.begin() as conn:
             upsert_account(
-                conn, AdAccount(account.account_id, account.currency, account.timezone_name, account.name)
+                conn,
+                AdAccount(
+                    account.account_id, account.currency, account.timezone_name, account.name, platform
+                ),
             )
             create_rule(conn, ScalingRule.parse(settings), actor="demo")
         lines.append(
@@ -219,21 +270,34 @@ def run(hours: int = 24, shadow_hours: int = 16, seed: int = 7, dags: Path = Pat
     log_file = home / "demo-airflow.log"
     log_file.write_text("")
     started = time.perf_counter()
-    say("Starting the embedded PostgreSQL and the Meta sandbox (demo scenario)...")
+    say("Starting the embedded PostgreSQL, the Meta and the Google Ads sandboxes (demo scenario)...")
     server, db_url = _database(home)
     engine = make_engine(db_url)
     try:
         migrations.upgrade(engine)
-        scenario = load_scenario("demo")
-        with RunningSandbox(scenario, seed=seed) as sandbox:
+        scenario = demo_scenario()
+        with (
+            RunningSandbox(scenario, seed=seed) as sandbox,
+            # The same simulator (and lock) behind Google Ads: one clock, one world.
+            RunningGoogleSandbox(
+                GoogleSandbox(scenario, sim=sandbox.sandbox.sim, lock=sandbox.sandbox.lock)
+            ) as google_sandbox,
+        ):
+            google = GoogleConfig(
+                developer_token=DEVELOPER_TOKEN,
+                endpoint=google_sandbox.endpoint,
+                access_token=scenario.access_token,
+                clock="sandbox",
+            )
             say(
-                f"  audit database {make_url(db_url).render_as_string(hide_password=True)}; sandbox {sandbox.url}"
+                f"  audit database {make_url(db_url).render_as_string(hide_password=True)}; "
+                f"Meta sandbox {sandbox.url}; Google Ads sandbox {google_sandbox.endpoint}"
             )
             say("Initialising Airflow (SQLite metadata in $AUTOSCALER_HOME/airflow)...")
-            env = _airflow(home, dags.resolve(), db_url, sandbox.url)
+            env = _airflow(home, dags.resolve(), db_url, sandbox.url, google)
             client = MetaClient(MetaConfig(access_token=scenario.access_token, graph_url=sandbox.url))
             say("Default rules:")
-            for line in default_rules(engine, client):
+            for line in [*default_rules(engine, client), *default_rules(engine, GoogleClient(google))]:
                 say(line)
             _run_hours(engine, sandbox, dags, log_file, hours, shadow_hours)
             _report(engine, sandbox.url)
@@ -406,7 +470,19 @@ def _report(engine: Engine, sandbox_url: str) -> None:
             rest[row.to_status] = rest.get(row.to_status, 0) + 1
         say("  ... and " + ", ".join(f"{n} more {status}" for status, n in sorted(rest.items())))
     say(f"  {waiting} action(s) still waiting for approval")
+    # Both sandboxes write to the one simulator; its history says which account each write hit.
     writes = json.loads(urllib.request.urlopen(f"{sandbox_url}/__sandbox/history").read())
+    with engine.connect() as conn:
+        platform_of = dict(
+            conn.execute(
+                text(
+                    "SELECT h.entity_id, a.platform FROM autoscaler.budget_holders h "
+                    "JOIN autoscaler.ad_accounts a USING (account_id)"
+                )
+            ).all()
+        )
+    google = sum(platform_of.get(w["entity_id"]) == "google_ads" for w in writes)
     say(
-        f"Meta (the sandbox) applied {len(writes)} changes; every one is an executed action in the audit trail."
+        f"The sandboxes applied {len(writes)} changes (Meta {len(writes) - google}, Google Ads {google}); "
+        "every one is an executed action in the audit trail."
     )
