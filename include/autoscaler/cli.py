@@ -681,6 +681,20 @@ def _meta_from_airflow(conn_id: str) -> Any:
     return MetaClient(MetaConfig.from_connection(conn.password, conn.extra_dejson, conn_id))
 
 
+def _google_from_airflow(conn_id: str) -> Any:
+    """The Google Ads client of an Airflow connection (environment, secrets backend or metadata DB)."""
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(sys.stderr):
+        from airflow.models.connection import Connection
+
+    from autoscaler.google.client import GoogleClient, GoogleConfig
+
+    with redirect_stdout(sys.stderr):
+        conn = Connection.get_connection_from_secrets(conn_id)
+    return GoogleClient(GoogleConfig.from_connection(conn.extra_dejson, conn_id))
+
+
 def _doctor_facts(args: argparse.Namespace) -> tuple[Any, list[Any]]:
     """Gather what the checks need; checks about the gathering itself come back beside the facts."""
     from datetime import UTC, datetime
@@ -717,7 +731,15 @@ def _doctor_facts(args: argparse.Namespace) -> tuple[Any, list[Any]]:
         )
     )
     with _database(args.url) as engine:
-        facts = dr.gather(now, found, engine, meta, airflow, accounts=args.account)
+        facts = dr.gather(
+            now,
+            found,
+            engine,
+            meta,
+            airflow,
+            accounts=args.account,
+            google=lambda: _google_from_airflow(dr.GOOGLE_CONN_ID),
+        )
     return facts, extra
 
 

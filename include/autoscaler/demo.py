@@ -473,7 +473,7 @@ def _report(engine: Engine, sandbox_url: str) -> None:
     # Both sandboxes write to the one simulator; its history says which account each write hit.
     writes = json.loads(urllib.request.urlopen(f"{sandbox_url}/__sandbox/history").read())
     with engine.connect() as conn:
-        platform_of = dict(
+        platform_of: dict[str, str] = dict(
             conn.execute(
                 text(
                     "SELECT h.entity_id, a.platform FROM autoscaler.budget_holders h "

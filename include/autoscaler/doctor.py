@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from autoscaler.google.client import GoogleClient
     from autoscaler.meta import MetaClient
     from autoscaler.store.accounts import AdAccount
 
@@ -33,6 +34,9 @@ WRITE_TASKS = frozenset({"MANAGE", "ADVERTISE"})
 EXPIRY_NOTICE_DAYS = 7
 USAGE_WARN_PCT = 75  # where the Meta client starts slowing down
 META_CONN_ID = "meta_ads_default"
+GOOGLE_CONN_ID = "google_ads_default"
+# What a validate-only budget write Google accepted shows: these credentials may change budgets.
+GOOGLE_WRITE = "validate-only budget write accepted"
 DB_CONN_ID = "autoscaler_db"
 POOL = "meta_api"
 POOL_FIX = f'airflow pools set {POOL} 8 "Meta Graph API calls"'
@@ -87,6 +91,9 @@ class AccountFacts:
     regain_seconds: float = 0.0
     error: str | None = None  # Meta refused the read
     unanswered: str | None = None  # Meta did not answer (a transient failure)
+    # google_ads: ``tasks`` is (GOOGLE_WRITE,) when Google accepted a validate-only write,
+    # () when it refused one for permission, None when there was no daily budget to try.
+    platform: str = "meta"
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,8 @@ def connection_checks(connections: Mapping[str, str | None]) -> list[Check]:
         f"(AIRFLOW_CONN_{META_CONN_ID.upper()}, or airflow connections add; docs/getting-started.md)",
         DB_CONN_ID: f"create it: a Postgres connection to the audit database (AIRFLOW_CONN_{DB_CONN_ID.upper()}, "
         "or airflow connections add; docs/getting-started.md)",
+        GOOGLE_CONN_ID: "create it: conn type google_ads, extras developer_token, client_id, client_secret, "
+        "refresh_token, login_customer_id (docs/google-ads.md)",
     }
     return [
         Check(f"connection {conn_id}", "ok", "resolves")
@@ -212,19 +221,24 @@ def account_checks(account: AccountFacts) -> list[Check]:
 
 def _account_checks(account: AccountFacts) -> list[Check]:
     name = account.account_id
+    google = account.platform == "google_ads"
+    who = "Google Ads" if google else "Meta"
     if account.unanswered is not None:
-        return [Check(name, "warn", f"Meta did not answer: {account.unanswered}", "try again")]
+        return [Check(name, "warn", f"{who} did not answer: {account.unanswered}", "try again")]
     if account.error is not None:
-        return [
-            Check(
-                name,
-                "fail",
-                f"not reachable with this token: {account.error}",
-                f"assign {name} to the system user (Business settings > Users > System users > Assign assets), "
-                f"or disable its rules: autoscaler rules disable RULE_ID",
-            )
-        ]
-    checks = [Check(name, "ok", "reachable"), _write_check(account)]
+        fix = (
+            f"give the Google user of {GOOGLE_CONN_ID}'s refresh token access to {name}, or set its "
+            f"login_customer_id to the manager account that reaches it; or disable its rules: "
+            "autoscaler rules disable RULE_ID"
+            if google
+            else f"assign {name} to the system user (Business settings > Users > System users > Assign assets), "
+            f"or disable its rules: autoscaler rules disable RULE_ID"
+        )
+        return [Check(name, "fail", f"not reachable with these credentials: {account.error}", fix)]
+    checks = [
+        Check(name, "ok", "reachable"),
+        _google_write_check(account) if google else _write_check(account),
+    ]
     for what, recorded, found in (
         ("currency", account.recorded_currency, account.currency),
         ("time zone", account.recorded_timezone, account.timezone),
@@ -232,16 +246,18 @@ def _account_checks(account: AccountFacts) -> list[Check]:
         if found == recorded:
             checks.append(Check(f"{name} {what}", "ok", f"{found}, as recorded"))
         else:
+            platform = " --platform google_ads" if google else ""
             checks.append(
                 Check(
                     f"{name} {what}",
                     "fail",
-                    f"Meta says {found}, the audit database has {recorded}",
-                    f"record what Meta says: autoscaler accounts add {name} --currency "
+                    f"{who} says {found}, the audit database has {recorded}",
+                    f"record what {who} says: autoscaler accounts add {name}{platform} --currency "
                     f"{account.currency} --timezone {account.timezone}",
                 )
             )
-    checks.append(usage_check(name, account.usage_pct, account.regain_seconds))
+    if not google:  # Google sends no usage headers; its quota errors say when to retry
+        checks.append(usage_check(name, account.usage_pct, account.regain_seconds))
     return checks
 
 
@@ -255,6 +271,24 @@ def _write_check(account: AccountFacts) -> Check:
         "(Business settings > Ad accounts > Assign people)"
     )
     detail = f"the token may only read it ({', '.join(tasks) or 'no tasks'})"
+    if account.shadow:
+        return Check(name, "warn", f"{detail}; its kill switch is on, so nothing is written", fix)
+    return Check(name, "fail", detail, fix)
+
+
+def _google_write_check(account: AccountFacts) -> Check:
+    """Google says nothing of a user's access level through the API; a validate-only write of
+    one budget at its own amount is checked like a write and applied nowhere."""
+    name = f"{account.account_id} write access"
+    if account.tasks is None:
+        return Check(name, "warn", "not checked: the customer has no daily campaign budget to try a write on")
+    if GOOGLE_WRITE in account.tasks:
+        return Check(name, "ok", f"these credentials may change budgets ({GOOGLE_WRITE})")
+    fix = (
+        f"give the Google user of {GOOGLE_CONN_ID}'s refresh token Standard or Admin access to "
+        f"{account.account_id} (Google Ads > Admin > Access and security)"
+    )
+    detail = "these credentials may only read it (Google refused a validate-only budget write)"
     if account.shadow:
         return Check(name, "warn", f"{detail}; its kill switch is on, so nothing is written", fix)
     return Check(name, "fail", detail, fix)
@@ -406,6 +440,46 @@ def doctor_client(meta: MetaClient) -> MetaClient:
     return MetaClient(config)
 
 
+def ask_google_account(google: GoogleClient, recorded: AdAccount, shadow: bool) -> AccountFacts:
+    """One Google Ads customer as these credentials see it: currency, time zone, and whether
+    Google accepts a validate-only write of its first daily budget at the amount it holds."""
+    from autoscaler.google.errors import GooglePermissionError
+    from autoscaler.meta.client import BudgetChange
+    from autoscaler.meta.errors import MetaError
+
+    facts = AccountFacts(
+        recorded.account_id, recorded.currency, recorded.timezone_name, shadow=shadow, platform="google_ads"
+    )
+    try:
+        info = google.get_account(recorded.account_id)
+        budgets = google.list_budget_holders(recorded.account_id).dropna(subset=["daily_budget"])
+        tasks: tuple[str, ...] | None = None
+        if not budgets.empty:
+            first = budgets.iloc[0]
+            change = BudgetChange(str(first["entity_id"]), int(first["daily_budget"]))
+            (result,) = google.apply(
+                recorded.account_id, [change], currency=info.currency, validate_only=True
+            )
+            if result.ok:
+                tasks = (GOOGLE_WRITE,)
+            elif isinstance(result.error, GooglePermissionError):
+                tasks = ()
+            elif result.error is not None:
+                raise result.error
+    except MetaError as exc:  # the Google errors are typed as Meta's (autoscaler.google.errors)
+        if exc.retryable:
+            return dataclasses.replace(facts, unanswered=str(exc))
+        return dataclasses.replace(facts, error=str(exc))
+    return dataclasses.replace(facts, currency=info.currency, timezone=info.timezone_name, tasks=tasks)
+
+
+def doctor_google_client(google: GoogleClient) -> GoogleClient:
+    """The same Google connection, asked once per question (no retries)."""
+    from autoscaler.google.client import GoogleClient
+
+    return GoogleClient(google.config.model_copy(update={"max_attempts": 1}))
+
+
 def audit_facts(
     engine: Engine, accounts: Sequence[str] | None
 ) -> tuple[tuple[str | None, str], list[AdAccount], set[str]]:
@@ -435,8 +509,13 @@ def gather(
     airflow: AirflowFacts,
     accounts: Sequence[str] | None = None,
     kill_switch: bool = False,
+    google: Callable[[], GoogleClient] | None = None,
 ) -> Facts:
-    """Every fact, each failure to learn one recorded as a fact (never raised)."""
+    """Every fact, each failure to learn one recorded as a fact (never raised).
+
+    ``google`` builds the Google Ads client from its connection; it is asked for only when a
+    Google Ads account is among those checked, and a failure to build it is the fact about
+    the connection GOOGLE_CONN_ID."""
     schema: tuple[str | None, str] | None = None
     database_error = None
     recorded: list[AdAccount] = []
@@ -452,11 +531,21 @@ def gather(
         client = doctor_client(meta)
         token = ask_token(client)
         if token.error is None:
-            # Meta's token answers for Meta accounts only (Google Ads accounts: not checked yet).
             checked = [
                 ask_account(client, r, shadow=kill_switch or r.account_id in shadow)
                 for r in recorded
                 if r.platform == "meta"
+            ]
+    on_google = [r for r in recorded if r.platform == "google_ads"]
+    if on_google and google is not None:
+        built: list[GoogleClient] = []
+        found = resolve((GOOGLE_CONN_ID,), lambda _conn_id: built.append(google()))
+        connections = {**connections, **found}
+        if built:
+            google_client = doctor_google_client(built[0])
+            checked += [
+                ask_google_account(google_client, r, shadow=kill_switch or r.account_id in shadow)
+                for r in on_google
             ]
     return Facts(now, connections, schema, database_error, token, tuple(checked), airflow)
 

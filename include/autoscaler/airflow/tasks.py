@@ -237,6 +237,7 @@ def doctor(account_ids: list[str], context: Any) -> list[str]:
             ),
             accounts=account_ids,
             kill_switch=shadow,
+            google=google_client,
         )
     finally:
         if engine is not None:
