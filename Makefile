@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export AUTOSCALER_HOME ?= $(CURDIR)/.autoscaler
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser lint typecheck test unit demo bench celery chaos scale constraints clean
+.PHONY: install browser lint typecheck test test-long unit demo bench celery chaos scale constraints clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@echo "Installing the pinned dependencies into $(VENV): about 200 packages, 2 to 5 minutes the first time"
@@ -47,6 +47,11 @@ test: lint typecheck browser
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
+
+# The tests `make test` leaves out to stay under ~15 minutes here (marked long): twenty more
+# random worlds for the oracle's bound, a second seed of the stationary allocator test.
+test-long: $(STAMP)
+	$(BIN)/python -m pytest -m long
 
 # The hourly DAG over a simulated day: embedded PostgreSQL, the Meta sandbox, dag.test().
 # Says how long it took, the install included.

@@ -214,7 +214,7 @@ def test_late_reporting_counts_recent_spend_only_for_what_has_been_reported() ->
     assert reported_share(np.array([0, 5]), None).tolist() == [1.0, 1.0]
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, pytest.param(2, marks=pytest.mark.long)])
 def test_on_a_stationary_account_it_comes_within_twenty_percent_of_the_oracles_budgets_in_two_weeks(
     seed: int,
 ) -> None:

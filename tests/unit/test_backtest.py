@@ -140,16 +140,45 @@ def test_the_oracle_obeys_meta_and_the_rule_limits() -> None:
     assert max(per_hour.values()) <= BUDGET_CHANGES_PER_HOUR
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    roas=st.tuples(st.floats(0.3, 2.0), st.floats(2.0, 6.0)),
-    elasticity=st.tuples(st.floats(0.3, 0.55), st.floats(0.55, 0.95)),
-    count=st.integers(1, 4),
-    seed=st.integers(1, 10_000),
-    hour_effects=st.sampled_from(["flat", "mild", "planted"]),
-    learning_penalty=st.floats(0.5, 1.0),
-)
+SMALL_WORLDS = {
+    "roas": st.tuples(st.floats(0.3, 2.0), st.floats(2.0, 6.0)),
+    "elasticity": st.tuples(st.floats(0.3, 0.55), st.floats(0.55, 0.95)),
+    "count": st.integers(1, 4),
+    "seed": st.integers(1, 10_000),
+    "hour_effects": st.sampled_from(["flat", "mild", "planted"]),
+    "learning_penalty": st.floats(0.5, 1.0),
+}
+
+
+# Three random worlds in `make test` (about 15 s each); `make test-long` tries twenty more.
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**SMALL_WORLDS)
 def test_no_policy_earns_more_than_the_oracle_and_the_oracle_stays_under_the_bound(
+    roas: tuple[float, float],
+    elasticity: tuple[float, float],
+    count: int,
+    seed: int,
+    hour_effects: str,
+    learning_penalty: float,
+) -> None:
+    _oracle_bounds_every_policy(roas, elasticity, count, seed, hour_effects, learning_penalty)
+
+
+@pytest.mark.long
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**SMALL_WORLDS)
+def test_no_policy_earns_more_than_the_oracle_in_twenty_more_worlds(
+    roas: tuple[float, float],
+    elasticity: tuple[float, float],
+    count: int,
+    seed: int,
+    hour_effects: str,
+    learning_penalty: float,
+) -> None:
+    _oracle_bounds_every_policy(roas, elasticity, count, seed, hour_effects, learning_penalty)
+
+
+def _oracle_bounds_every_policy(
     roas: tuple[float, float],
     elasticity: tuple[float, float],
     count: int,
