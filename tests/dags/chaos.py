@@ -2,18 +2,21 @@
 
 python -m tests.dags.chaos [--hours 48] [--backfill-days 7] [--backfill-accounts 2] [--seed 11] [--report FILE]
 
-Five accounts, the real `autoscaler_hourly` DAG through dag.test() (one process, as the demo),
-against the sandbox with faults: 5xx answers, timeouts longer than the client waits, throttling
-with usage headers, calls inside batches that fail, a token that expires (and is re-issued an
-hour later), and a worker that dies between a Meta write and the database commit.  An hour
-whose run fails is run again once its fault has passed, as an operator clearing it would.
+Five Meta accounts and a Google Ads customer (GOOGLE_ACCOUNT, over the same simulator), the
+real `autoscaler_hourly` DAG through dag.test() (one process, as the demo), against both
+sandboxes with the same faults: 5xx answers (Google: INTERNAL), timeouts longer than the client
+waits, throttling (Meta with usage headers, Google RESOURCE_EXHAUSTED with a retry delay),
+calls inside batches that fail (Google: single operations of a partial-failure mutate), both
+platforms' tokens expiring (and re-issued an hour later), and a worker that dies between a
+platform write and the database commit.  An hour whose run fails is run again once its fault
+has passed, as an operator clearing it would.
 
 It reports, and exits non-zero unless all hold:
-  * 0 budget or status changes applied twice (the sandbox's history against the actions);
-  * the sandbox's history equals the executed actions;
+  * 0 budget or status changes applied twice (the simulator's history against the actions);
+  * the simulator's history, both platforms' writes, equals the executed actions;
   * 0 actions left pending or approved;
   * 0 (budget holder, hour) snapshots missing;
-  * the access token in no line of any log.
+  * no access token or developer token in any line of any log.
 
 Then a backfill of ``--backfill-days`` days (168 hourly runs for 7) of the first
 ``--backfill-accounts`` accounts (2 by default) under the same faults, through `airflow
@@ -48,8 +51,10 @@ from sqlalchemy.engine import make_url
 from autoscaler import migrations
 from autoscaler.demo import _advance_clock, _load_dag, default_rules, init_airflow, quiet, sandbox_airflow_env
 from autoscaler.embedded_pg import EmbeddedPostgres
+from autoscaler.google.client import GoogleClient, GoogleConfig
 from autoscaler.meta import MetaClient, MetaConfig
 from autoscaler.sandbox.faults import FaultPlan
+from autoscaler.sandbox.google.server import GoogleSandbox, RunningGoogleSandbox
 from autoscaler.sandbox.scenario import parse_scenario
 from autoscaler.sandbox.server import RunningSandbox
 from autoscaler.store.engine import make_engine
@@ -58,6 +63,8 @@ from tests.dags.stack import AirflowStack
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "autoscaler_hourly"
 TOKEN = "chaos-token-7f3a9c"  # distinctive, so a leak into a log is found
+GOOGLE_TOKEN = "chaos-google-oauth-2b8e51"
+GOOGLE_DEVELOPER_TOKEN = "chaos-developer-token-c04d1e"
 FAULTS = "5xx=0.04,timeout=0.01,timeout_delay=3,throttle=0.01,block_seconds=2,batch_partial=0.1"
 
 SCENARIO: dict[str, Any] = {
@@ -92,6 +99,20 @@ SCENARIO: dict[str, Any] = {
         for i, zone in enumerate(
             ["America/New_York", "Europe/Berlin", "Asia/Tokyo", "America/Los_Angeles", "Australia/Sydney"]
         )
+    ],
+}
+
+
+# The live part's Google Ads customer (not in the backfill, which takes the first accounts).
+GOOGLE_ACCOUNT: dict[str, Any] = {
+    "account_id": "5550001111",
+    "platform": "google",
+    "name": "Chaos Google",
+    "currency": "USD",
+    "timezone": "America/Chicago",
+    "groups": [
+        {"kind": "cbo", "count": 4, "daily_budget": [80, 400], "roas": [0.6, 5.0]},
+        {"kind": "cbo", "count": 2, "adsets_per_campaign": 2, "daily_budget": [80, 300], "roas": [0.6, 4.0]},
     ],
 }
 
@@ -137,23 +158,55 @@ def run(hours: int, seed: int) -> dict[str, Any]:
     try:
         migrations.upgrade(engine)
         faults = FaultPlan.parse(f"{FAULTS},seed={seed}")
-        with RunningSandbox(parse_scenario(SCENARIO), seed=seed, faults=faults) as sandbox:
-            env = sandbox_airflow_env(home / "airflow", ROOT / "dags", db_url, sandbox.url, poke_seconds=1)
-            env["AIRFLOW_CONN_META_ADS_DEFAULT"] = json.dumps(
-                {
-                    "conn_type": "generic",
-                    "password": TOKEN,
-                    "extra": {"graph_url": sandbox.url, "clock": "sandbox", "timeout": 1, "max_attempts": 6},
-                }
+        scenario = parse_scenario({**SCENARIO, "accounts": [*SCENARIO["accounts"], GOOGLE_ACCOUNT]})
+        with RunningSandbox(scenario, seed=seed, faults=faults) as sandbox:
+            google = GoogleSandbox(
+                scenario,
+                faults=faults,
+                access_token=GOOGLE_TOKEN,
+                developer_token=GOOGLE_DEVELOPER_TOKEN,
+                sim=sandbox.sandbox.sim,
+                lock=sandbox.sandbox.lock,
             )
-            os.environ.update(env)
-            init_airflow({**os.environ})
-            clean = MetaClient(MetaConfig(access_token=TOKEN, graph_url=sandbox.url, max_attempts=20))
-            default_rules(engine, clean)
-            with engine.begin() as conn:  # approvals would only wait: every change is the rule's to make
-                conn.execute(text("UPDATE autoscaler.scaling_rules SET require_approval_threshold = NULL"))
-            outcome = _hours(engine, sandbox, log_file, hours)
-            result = _check(engine, sandbox, home, hours, outcome)
+            with RunningGoogleSandbox(google) as running_google:
+                env = sandbox_airflow_env(
+                    home / "airflow", ROOT / "dags", db_url, sandbox.url, poke_seconds=1
+                )
+                env["AIRFLOW_CONN_META_ADS_DEFAULT"] = json.dumps(
+                    {
+                        "conn_type": "generic",
+                        "password": TOKEN,
+                        "extra": {
+                            "graph_url": sandbox.url,
+                            "clock": "sandbox",
+                            "timeout": 1,
+                            "max_attempts": 6,
+                        },
+                    }
+                )
+                google_extra = {
+                    "developer_token": GOOGLE_DEVELOPER_TOKEN,
+                    "endpoint": running_google.endpoint,
+                    "access_token": GOOGLE_TOKEN,
+                    "clock": "sandbox",
+                    "timeout": 1,
+                    "max_attempts": 6,
+                    "backoff_cap": 4,
+                }
+                env["AIRFLOW_CONN_GOOGLE_ADS_DEFAULT"] = json.dumps(
+                    {"conn_type": "generic", "extra": google_extra}
+                )
+                os.environ.update(env)
+                init_airflow({**os.environ})
+                clean = MetaClient(MetaConfig(access_token=TOKEN, graph_url=sandbox.url, max_attempts=20))
+                default_rules(engine, clean)
+                default_rules(engine, GoogleClient(GoogleConfig(**{**google_extra, "max_attempts": 20})))
+                with engine.begin() as conn:  # approvals would only wait: every change is the rule's to make
+                    conn.execute(
+                        text("UPDATE autoscaler.scaling_rules SET require_approval_threshold = NULL")
+                    )
+                outcome = _hours(engine, sandbox, google, log_file, hours)
+                result = _check(engine, sandbox, google, home, hours, outcome)
         result["seconds"] = round(time.perf_counter() - started, 1)
         return result
     finally:
@@ -161,7 +214,9 @@ def run(hours: int, seed: int) -> dict[str, Any]:
         server.destroy()
 
 
-def _hours(engine: Engine, sandbox: RunningSandbox, log_file: Path, hours: int) -> dict[str, Any]:
+def _hours(
+    engine: Engine, sandbox: RunningSandbox, google: GoogleSandbox, log_file: Path, hours: int
+) -> dict[str, Any]:
     with quiet(log_file):
         dag = _load_dag(ROOT / "dags")
     # dag.test() waits out retry delays; 30 s and up would make 48 hours take hours.
@@ -177,6 +232,7 @@ def _hours(engine: Engine, sandbox: RunningSandbox, log_file: Path, hours: int) 
         _advance_clock(sandbox.url, hour + timedelta(hours=1, minutes=5))
         if i == expire_at:
             _control(sandbox.url, "token", {"expired": True})
+            google.token_expired = True
         if i == crash_at:
             _crash_once_after_the_meta_write()
         for attempt in range(4):
@@ -189,6 +245,7 @@ def _hours(engine: Engine, sandbox: RunningSandbox, log_file: Path, hours: int) 
                 failed_first.append(f"{hour:%d %H:00}")
             # The operator's part: a token that expired is re-issued before the hour is cleared.
             _control(sandbox.url, "token", {"expired": False})
+            google.token_expired = False
         print(
             f"  {hour:%Y-%m-%d %H:00} UTC: {state} after {attempts[hour.isoformat()]} attempt(s)", flush=True
         )
@@ -236,9 +293,15 @@ def _actions_by_status(conn: Connection) -> dict[str, int]:
 
 
 def _check(
-    engine: Engine, sandbox: RunningSandbox, home: Path, hours: int, outcome: dict[str, Any]
+    engine: Engine,
+    sandbox: RunningSandbox,
+    google: GoogleSandbox,
+    home: Path,
+    hours: int,
+    outcome: dict[str, Any],
 ) -> dict[str, Any]:
     requests, history, seen = _sandbox_saw(sandbox)
+    google_answers = Counter(str(r["status"]) for r in google.requests)
     first = outcome["first"]
     with engine.connect() as conn:
         executed = conn.execute(
@@ -270,9 +333,11 @@ def _check(
     )
     return {
         "hours": hours,
-        "accounts": len(SCENARIO["accounts"]),
+        "accounts": len(SCENARIO["accounts"]) + 1,
         "logs": str(home),
         "graph_requests": len(requests),
+        "google_ads_requests": len(google.requests),
+        "google_ads_answers": dict(google_answers),
         "faults_injected": seen["faults_injected"],
         "crash_between_write_and_commit": "worker died between the Meta write and the database commit"
         in logs,
@@ -288,6 +353,11 @@ def _check(
             "no_action_left_open": open_actions == 0,
             "no_snapshot_hour_missing": missing == 0,
             "token_in_no_log": TOKEN not in logs,
+            "google_tokens_in_no_log": GOOGLE_TOKEN not in logs and GOOGLE_DEVELOPER_TOKEN not in logs,
+            "google_ads_written_to": any(
+                h["entity_id"] in {b.entity_id for budgets in google.ads.budgets.values() for b in budgets}
+                for h in history
+            ),
         },
     }
 
