@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
@@ -98,26 +99,45 @@ def window_bounds(run_hour: datetime, lookback_hours: int) -> tuple[datetime, da
 
 def hourly_history(conn: Connection, account_id: str, end: datetime, hours: int) -> pd.DataFrame:
     """Every holder's hourly rows of the ``hours`` before ``end``, as allocator.fit reads them:
-    entity_id, age_hours (0: the hour ending at ``end``), spend, revenue, conversions and the
-    daily budget the hour was read with (NULL for backfilled hours), in no promised order
-    (allocator.fit does not need one)."""
-    # Column arrays in binary (query_frame), unsorted: an account of 1,000 holders has 336,000
-    # rows here, which as rows cost ~1.3 s in Python alone, and sorted ~1 s more in PostgreSQL.
+    entity_id (categorical over the account's holders), age_hours (0: the hour ending at
+    ``end``), spend, revenue, conversions and the daily budget the hour was read with (NaN for
+    backfilled hours), in no promised order (allocator.fit does not need one)."""
+    # An account of 1,000 holders has 336,000 rows here.  Column arrays in binary, loaded
+    # straight into numpy (query_frame), unsorted (sorting cost ~1 s more in PostgreSQL), and
+    # the entity as a number into the account's holder ids rather than as text: 336,000
+    # strings cost ~0.07 s to aggregate and as much again to load, for 1,000 distinct values.
+    ids: list[str] = list(
+        conn.execute(
+            text(
+                "SELECT entity_id FROM autoscaler.budget_holders WHERE account_id = :account ORDER BY entity_id"
+            ),
+            {"account": account_id},
+        ).scalars()
+    )
     frame = query_frame(
         conn,
         """
-        SELECT entity_id,
-               (extract(epoch FROM (CAST(:end AS timestamptz) - hour_start)) / 3600)::int - 1 AS age_hours,
-               spend, revenue, conversions, daily_budget
-          FROM autoscaler.campaign_performance_snapshots
-         WHERE account_id = :account
-           AND hour_start >= CAST(:end AS timestamptz) - make_interval(hours => :hours)
-           AND hour_start < :end
+        SELECT (k.code - 1)::int AS code,
+               (extract(epoch FROM (CAST(:end AS timestamptz) - s.hour_start)) / 3600)::int - 1 AS age_hours,
+               s.spend, s.revenue, s.conversions, coalesce(s.daily_budget, 0) AS daily_budget
+          FROM autoscaler.campaign_performance_snapshots s
+          JOIN unnest(CAST(:ids AS text[])) WITH ORDINALITY AS k(entity_id, code) USING (entity_id)
+         WHERE s.account_id = :account
+           AND s.hour_start >= CAST(:end AS timestamptz) - make_interval(hours => :hours)
+           AND s.hour_start < :end
         """,
-        {"account": account_id, "end": end, "hours": hours},
-        ["entity_id", "age_hours", "spend", "revenue", "conversions", "daily_budget"],
+        {"account": account_id, "end": end, "hours": hours, "ids": ids},
+        ["code", "age_hours", "spend", "revenue", "conversions", "daily_budget"],
+    )
+    out = pd.DataFrame(
+        {
+            "entity_id": pd.Categorical.from_codes(
+                frame["code"].to_numpy(dtype=np.int64), categories=pd.Index(ids, dtype=str)
+            ),
+        }
     )
     for column in ("age_hours", "spend", "revenue", "conversions"):
-        frame[column] = frame[column].astype("int64")
-    frame["daily_budget"] = pd.to_numeric(frame["daily_budget"]).astype("float64")
-    return frame
+        out[column] = frame[column].to_numpy(dtype=np.int64)
+    budget = frame["daily_budget"].to_numpy(dtype=np.float64)
+    out["daily_budget"] = np.where(budget > 0, budget, np.nan)  # 0: not read (a backfilled hour)
+    return out
