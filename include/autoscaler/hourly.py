@@ -126,9 +126,22 @@ def snapshot(
         settled = _settle_day_before(engine, client, run, account.currency, structure, day, now)
     else:
         hourly = holder_metrics(client, run.account_id, account.currency, day_range, structure, hourly=True)
-        totals = holder_metrics(client, run.account_id, account.currency, day_range, structure)
+        # Google's hours carry their purchases (docs/metrics.md): no day totals to share out.
+        by_hour = platform_of(client) == "google_ads"
+        totals = (
+            hourly.iloc[:0]
+            if by_hour
+            else holder_metrics(client, run.account_id, account.currency, day_range, structure)
+        )
         rows = metrics.backfilled_hour(
-            hour, account.timezone_name, run.account_id, holders, hourly, totals, pd.Timestamp(now)
+            hour,
+            account.timezone_name,
+            run.account_id,
+            holders,
+            hourly,
+            totals,
+            pd.Timestamp(now),
+            purchases_by_hour=by_hour,
         )
         rows[["daily_budget", "status", "effective_status"]] = None  # not known for a past hour
         settled = 0

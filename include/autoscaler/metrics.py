@@ -6,7 +6,8 @@ Meta's hourly breakdown has no purchases, so an hour's revenue can only be obser
   cumulative stored on the previous snapshot of the same local day (zero at the day's first
   hour).  A missed run's delivery lands in the next observed hour.
 * ``backfilled_hour``: for a past hour, spend, impressions and clicks are exact (the hourly
-  breakdown); purchases and revenue are the day's totals shared out by the hour's spend.
+  breakdown); purchases and revenue are the day's totals shared out by the hour's spend,
+  except where the platform's hours carry them (Google Ads' ``segments.hour``): read as they are.
 """
 
 from __future__ import annotations
@@ -86,11 +87,15 @@ def backfilled_hour(
     hourly: pd.DataFrame,
     day_totals: pd.DataFrame,
     observed_at: pd.Timestamp,
+    *,
+    purchases_by_hour: bool = False,
 ) -> pd.DataFrame:
     """Snapshot rows of a past hour: exact delivery, purchases allocated by spend share.
 
     ``hourly``: entity_id, local_hour and delivery for the hour's local day (the hourly
     breakdown); ``day_totals``: entity_id and METRICS for the whole local day.
+    ``purchases_by_hour``: the hourly rows carry conversions and revenue too (Google Ads):
+    the hour's own are taken, ``revenue_source`` observed, and nothing is allocated.
     """
     frame = _base(holders["entity_id"], hour_start, timezone, account_id, holders)
     local_hour = int(frame["local_hour"].iloc[0]) if len(frame) else 0
@@ -102,6 +107,14 @@ def backfilled_hour(
         frame[metric] = np.floor(in_hour[metric].fillna(0).to_numpy(dtype=float) / occurrences).astype(
             np.int64
         )
+    if purchases_by_hour:
+        for metric in ("conversions", "revenue"):
+            frame[metric] = np.floor(in_hour[metric].fillna(0).to_numpy(dtype=float) / occurrences).astype(
+                np.int64
+            )
+        frame["revenue_source"] = "observed"
+        frame["observed_at"] = pd.Timestamp(observed_at).tz_convert("UTC")
+        return frame
     day_spend = day["spend"].fillna(0).to_numpy(dtype=float)
     share = np.divide(
         frame["spend"].to_numpy(dtype=float), day_spend, out=np.zeros(len(frame)), where=day_spend > 0

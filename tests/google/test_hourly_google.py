@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, get_args
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -277,9 +278,7 @@ def test_a_google_ads_account_runs_the_hourly_steps_beside_a_meta_one(world: Wor
     assert world.clients_built.count("google_ads") == world.clients_built.count("meta") + 1
 
 
-def test_the_runs_doctor_checks_meta_accounts_with_metas_token_and_leaves_google_ads_ones_alone(
-    world: World,
-) -> None:
+def test_the_runs_doctor_checks_each_account_through_its_own_platforms_connection(world: World) -> None:
     from autoscaler import doctor
 
     facts = doctor.gather(
@@ -289,9 +288,50 @@ def test_the_runs_doctor_checks_meta_accounts_with_metas_token_and_leaves_google
         world.meta,
         doctor.AirflowFacts(unknown="not asked here"),
         accounts=[CUSTOMER, META],
+        google=lambda: world.google,
     )
-    assert [a.account_id for a in facts.accounts] == [META]
-    assert not [c.line() for c in doctor.failures(doctor.examine(facts)) if CUSTOMER in c.line()]
+    assert sorted((a.account_id, a.platform) for a in facts.accounts) == [
+        (CUSTOMER, "google_ads"),
+        (META, "meta"),
+    ]
+    checks = doctor.examine(facts)
+    assert doctor.failures(checks) == []
+    google_checks = {c.name: c.status for c in checks if c.account == CUSTOMER}
+    assert google_checks[f"{CUSTOMER} write access"] == "ok"  # a validate-only write: nothing applied
+    assert world.sandbox.simulator.history == []
+
+
+def test_a_backfilled_google_ads_hour_takes_its_own_purchases_not_a_share_of_the_days(world: World) -> None:
+    from autoscaler import hourly
+
+    run_hours(world, (CUSTOMER,))
+    day = START.astimezone(ZoneInfo("America/Chicago")).date().isoformat()
+    by_hour = world.google.holder_insights(CUSTOMER, "USD", time_range=(day, day), hourly=True)
+    # The hour of the day so far with the most purchases, backfilled again as a past hour.
+    busiest = int(by_hour.groupby("local_hour")["conversions"].sum().idxmax())
+    hour = START + timedelta(hours=busiest)
+    hourly.snapshot(
+        world.engine, world.google, hourly.RunHour(CUSTOMER, hour, backfill=True), START + timedelta(hours=7)
+    )
+    truth = by_hour[by_hour["local_hour"] == busiest].set_index("entity_id")
+    stored = rows(
+        world.engine,
+        "SELECT entity_id, spend, conversions, revenue, revenue_source FROM autoscaler.campaign_performance_snapshots "
+        "WHERE account_id = :a AND hour_start = :h ORDER BY entity_id",
+        a=CUSTOMER,
+        h=hour,
+    )
+    assert len(stored) == 6
+    assert {r.revenue_source for r in stored} == {"observed"}
+    for r in stored:
+        expected = truth.loc[r.entity_id] if r.entity_id in truth.index else None
+        got = (r.spend, r.conversions, r.revenue)
+        assert got == (
+            (0, 0, 0)
+            if expected is None
+            else tuple(int(expected[m]) for m in ("spend", "conversions", "revenue"))
+        )
+    assert sum(r.conversions for r in stored) > 0
 
 
 def held(world: World) -> dict[str, tuple[int, str]]:
