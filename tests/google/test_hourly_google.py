@@ -308,7 +308,7 @@ def test_a_backfilled_google_ads_hour_takes_its_own_purchases_not_a_share_of_the
     day = START.astimezone(ZoneInfo("America/Chicago")).date().isoformat()
     by_hour = world.google.holder_insights(CUSTOMER, "USD", time_range=(day, day), hourly=True)
     # The hour of the day so far with the most purchases, backfilled again as a past hour.
-    busiest = int(by_hour.groupby("local_hour")["conversions"].sum().idxmax())
+    busiest = int(str(by_hour.groupby("local_hour")["conversions"].sum().idxmax()))
     hour = START + timedelta(hours=busiest)
     hourly.snapshot(
         world.engine, world.google, hourly.RunHour(CUSTOMER, hour, backfill=True), START + timedelta(hours=7)
