@@ -62,10 +62,11 @@ demo:
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# The real hourly DAG for 48 simulated hours x 5 accounts under injected faults (5xx, timeouts,
-# throttling, failing batch calls, an expired token, a crash between a Meta write and the
-# commit); exits non-zero unless nothing was applied twice, Meta's history equals the executed
-# actions, no action is left open, no snapshot hour is missing and the token is in no log.
+# The real hourly DAG for 48 simulated hours x 5 Meta accounts and a Google Ads customer under
+# injected faults (5xx, timeouts, throttling, failing batch calls, expired tokens, a crash
+# between a platform write and the commit); exits non-zero unless nothing was applied twice,
+# the platforms' history equals the executed actions, no action is left open, no snapshot hour
+# is missing and no token is in any log.  Each part's report is printed when it ends.
 # Then a 7-day backfill under the same faults through a real scheduler: 0 write requests.
 chaos: $(STAMP)
 	$(BIN)/python -m tests.dags.chaos --hours 48 --backfill-days 7

@@ -528,14 +528,18 @@ def main() -> int:
     # Stopped from outside (Ctrl-C, kill): unwind, so the database and Airflow are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result: dict[str, Any] = {}
+
+    def publish(part: str, outcome: dict[str, Any]) -> None:
+        # Each part's report as soon as it is known: the backfill takes half an hour and more.
+        result[part] = outcome
+        print(json.dumps({part: outcome}, indent=2, default=str), flush=True)
+        if args.report:
+            args.report.write_text(json.dumps(result, indent=2, default=str) + "\n")
+
     if args.hours:
-        result["live"] = run(args.hours, args.seed)
+        publish("live", run(args.hours, args.seed))
     if args.backfill_days:
-        result["backfill"] = backfill(args.backfill_days, args.backfill_accounts, args.seed)
-    text_report = json.dumps(result, indent=2, default=str)
-    print(text_report)
-    if args.report:
-        args.report.write_text(text_report + "\n")
+        publish("backfill", backfill(args.backfill_days, args.backfill_accounts, args.seed))
     return 0 if all(all(part["checks"].values()) for part in result.values()) else 1
 
 
