@@ -49,7 +49,8 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
 # The tests `make test` leaves out to stay under ~15 minutes here (marked long): twenty more
-# random worlds for the oracle's bound, a second seed of the stationary allocator test.
+# random worlds for the oracle's bound, a second seed of the stationary allocator test, the
+# compose init run twice against PostgreSQL, the time policy's two 2-day backtests.
 test-long: $(STAMP)
 	$(BIN)/python -m pytest -m long
 

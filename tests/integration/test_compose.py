@@ -98,7 +98,7 @@ def test_every_autoscaler_command_of_the_init_parses(compose: dict[str, Any]) ->
         parser.parse_args(argv)  # exits (fails the test) on an unknown command or option
 
 
-@pytest.mark.slow  # about a minute: each autoscaler call starts Airflow's configuration
+@pytest.mark.long  # minutes on a busy machine: each autoscaler call starts Airflow's configuration
 def test_the_init_runs_twice_against_a_real_database(
     compose: dict[str, Any], empty_db_url: URL, tmp_path: Path
 ) -> None:

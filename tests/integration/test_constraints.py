@@ -116,6 +116,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("budget_holders_base_budget_positive", "budget_holders", {"base_daily_budget": 0}),
     ("budget_holders_lock_has_actor", "budget_holders", {"locked": True}),
     ("budget_holders_daily_budget_positive", "budget_holders", {"daily_budget": 0}),
+    ("budget_holders_campaign_name_length", "budget_holders", {"campaign_name": "x" * 1001}),
     ("scaling_rules_rule_name_not_blank", "scaling_rules", {"rule_name": ""}),
     ("scaling_rules_scope_level_known", "scaling_rules", {"scope_level": "ad"}),
     ("scaling_rules_scope_entity_matches_level", "scaling_rules", {"scope_entity_id": None}),

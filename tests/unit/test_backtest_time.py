@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from autoscaler import backtest
 from autoscaler.allocator import AllocatorSettings
@@ -40,6 +41,7 @@ PEAKED = parse_scenario(
 )
 
 
+@pytest.mark.long  # two 2-day backtests; the next test checks the same writes hour by hour
 def test_the_time_policy_writes_the_hours_on_top_of_the_allocators_changes() -> None:
     timed = backtest.run(PEAKED, days=2, seed=2, policy="allocator+time")
     plain = backtest.run(PEAKED, days=2, seed=2, policy="allocator")
