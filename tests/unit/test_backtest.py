@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -150,32 +151,27 @@ SMALL_WORLDS = {
 }
 
 
+def _random_worlds(examples: int) -> Any:
+    """The property below over ``examples`` random small worlds."""
+
+    @settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(**SMALL_WORLDS)
+    def check(
+        roas: tuple[float, float],
+        elasticity: tuple[float, float],
+        count: int,
+        seed: int,
+        hour_effects: str,
+        learning_penalty: float,
+    ) -> None:
+        _oracle_bounds_every_policy(roas, elasticity, count, seed, hour_effects, learning_penalty)
+
+    return check
+
+
 # Three random worlds in `make test` (about 15 s each); `make test-long` tries twenty more.
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(**SMALL_WORLDS)
-def test_no_policy_earns_more_than_the_oracle_and_the_oracle_stays_under_the_bound(
-    roas: tuple[float, float],
-    elasticity: tuple[float, float],
-    count: int,
-    seed: int,
-    hour_effects: str,
-    learning_penalty: float,
-) -> None:
-    _oracle_bounds_every_policy(roas, elasticity, count, seed, hour_effects, learning_penalty)
-
-
-@pytest.mark.long
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(**SMALL_WORLDS)
-def test_no_policy_earns_more_than_the_oracle_in_twenty_more_worlds(
-    roas: tuple[float, float],
-    elasticity: tuple[float, float],
-    count: int,
-    seed: int,
-    hour_effects: str,
-    learning_penalty: float,
-) -> None:
-    _oracle_bounds_every_policy(roas, elasticity, count, seed, hour_effects, learning_penalty)
+test_no_policy_earns_more_than_the_oracle_and_the_oracle_stays_under_the_bound = _random_worlds(3)
+test_no_policy_earns_more_than_the_oracle_in_twenty_more_worlds = pytest.mark.long(_random_worlds(20))
 
 
 def _oracle_bounds_every_policy(
